@@ -1,0 +1,40 @@
+"""The ``otel-assistants`` command: ``demo``, ``emulator`` and ``dashboards export``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="otel-assistants",
+                                     description="OpenTelemetry for the OpenAI Assistants API")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("demo", help="run an instrumented workload against the emulator and show its telemetry")
+    emulator = commands.add_parser("emulator", help="serve the Assistants API emulator")
+    emulator.add_argument("args", nargs=argparse.REMAINDER, help="emulator options (see --help)")
+    dashboards = commands.add_parser("dashboards", help="Grafana dashboards and alert rules")
+    dashboard_commands = dashboards.add_subparsers(dest="action", required=True)
+    export = dashboard_commands.add_parser("export", help="write dashboards, rules and provisioning to DIR")
+    export.add_argument("directory", type=Path, metavar="DIR")
+    options = parser.parse_args(argv)
+
+    if options.command == "demo":
+        from .demo import run_demo
+
+        return run_demo()
+    if options.command == "emulator":
+        from .emulator.__main__ import main as serve
+
+        return serve(options.args)
+    from .bundle import export_bundle
+
+    written = export_bundle(options.directory)
+    for path in written:
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,12 @@
+"""A local, scenario-driven emulator of the OpenAI Assistants API v2.
+
+It speaks the same HTTP and server-sent events as the real service, so the unmodified `openai`
+SDK can be pointed at it (``base_url=emu.base_url``) to exercise instrumentation, tests and
+dashboards without network access or cost. How each run behaves is scripted by a scenario string;
+see :mod:`otel_assistants.emulator.scenario`.
+"""
+
+from .scenario import Scenario, ScenarioError, parse_scenario
+from .server import Emulator, RequestRecord
+
+__all__ = ["Emulator", "RequestRecord", "Scenario", "ScenarioError", "parse_scenario"]

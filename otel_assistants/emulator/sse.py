@@ -1,0 +1,93 @@
+"""Server-sent events as the Assistants API sends them, framed for chunked transfer."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+
+from .runs import Event, Pause
+
+DONE = b"event: done\ndata: [DONE]\n\n"
+LAST_CHUNK = b"0\r\n\r\n"
+
+
+def encode_event(name: str, data: str) -> bytes:
+    """One SSE frame; `data` is JSON text without newlines."""
+    return f"event: {name}\ndata: {data}\n\n".encode()
+
+
+def chunk(payload: bytes) -> bytes:
+    """Frame `payload` as one HTTP/1.1 chunk."""
+    return b"%x\r\n%s\r\n" % (len(payload), payload)
+
+
+class StreamWriter:
+    """Writes a run's events as one chunked SSE body, applying the scenario's `cut_after`.
+
+    After a cut or a client disconnect the remaining events are still consumed (without
+    sleeping), so the run reaches the same state as if the client had read them all; only a
+    held run is left where it is, for polled retrieves or a cancel to pick up.
+    """
+
+    def __init__(
+        self,
+        write: Callable[[bytes], None],
+        *,
+        cut_after: int | None = None,
+        cut_mode: str = "close",
+        stopping: threading.Event | None = None,
+    ) -> None:
+        self._write = write
+        self._cut_after = cut_after
+        self._cut_mode = cut_mode
+        self._stopping = stopping or threading.Event()
+        self._open = True
+        self._sent = 0
+        self.close_connection = cut_after is not None
+
+    def run(self, items: Iterable[Event | Pause]) -> None:
+        last = None
+        for item in items:
+            if isinstance(item, Pause):
+                if not self._open:
+                    if item.hold:
+                        return
+                    continue
+                if self._stopping.is_set():
+                    # Shutting down: drop the connection mid-body.
+                    self._open = False
+                    self.close_connection = True
+                    return
+                time.sleep(item.seconds)
+                continue
+            if self._open and self._send(encode_event(item.name, item.data)):
+                last = item.name
+        # The SDK stops reading at an `error` event; the real service sends no `done` after it.
+        if last != "error":
+            self._send(DONE)
+        if self._open:
+            self._put(LAST_CHUNK)
+
+    def _send(self, frame: bytes) -> bool:
+        if not self._open:
+            return False
+        if self._cut_after is not None and self._sent >= self._cut_after:
+            self._open = False
+            if self._cut_mode == "close":
+                # A clean end of the body: the SDK sees the stream finish without a terminal event.
+                self._put(LAST_CHUNK)
+            return False
+        if self._put(chunk(frame)):
+            self._sent += 1
+            return True
+        return False
+
+    def _put(self, data: bytes) -> bool:
+        try:
+            self._write(data)
+        except OSError:
+            self._open = False
+            self.close_connection = True
+            return False
+        return True

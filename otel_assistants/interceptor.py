@@ -1,0 +1,284 @@
+"""The one choke point: the SDK base client's ``request`` method, sync and async.
+
+Every Assistants surface ends in exactly one call of ``request`` per logical API request
+(retries happen inside it), with the method and relative path in its options. Here each call
+is routed to an operation, given its span, and its result handed to the run tracker. The app's
+call always runs exactly once and its result or exception is passed back untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.trace import Span, SpanKind
+
+from . import attributes as a
+from . import fields as f
+from .failsafe import failsafe, report
+from .routes import Kind, Route, route
+from .spans import mark_exception, now_ns, set_present
+from .streams import observe_run_stream
+from .telemetry import Telemetry
+from .tracker import ClientInfo, RunState, RunTracker
+
+
+class Call:
+    """What the choke point knows about one request while it is in flight."""
+
+    __slots__ = ("body", "client", "route", "run", "span", "start_ns", "stream", "token")
+
+    def __init__(self, route: Route, client: ClientInfo, body: dict[str, Any], stream: bool) -> None:
+        self.route = route
+        self.client = client
+        self.body = body
+        self.stream = stream
+        self.run: RunState | None = None
+        self.span: Span | None = None
+        self.start_ns = 0
+        self.token: object | None = None
+
+
+class Interceptor:
+    def __init__(self, tracker: RunTracker, telemetry: Telemetry, azure_types: tuple[type, ...]) -> None:
+        self._tracker = tracker
+        self._telemetry = telemetry
+        self._azure_types = azure_types
+        self._providers: dict[type, str] = {}
+
+    # wrapt wrappers ------------------------------------------------------------------------
+
+    def sync_request(self, wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
+        call = self._begin(instance, args, kwargs)
+        if call is None:
+            return wrapped(*args, **kwargs)
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as error:
+            self._failed(call, error)
+            raise
+        finally:
+            self._detach(call)
+        return self._succeeded(call, result)
+
+    async def async_request(self, wrapped: Callable[..., Awaitable[Any]], instance: Any, args: tuple,
+                            kwargs: dict) -> Any:
+        call = self._begin(instance, args, kwargs)
+        if call is None:
+            return await wrapped(*args, **kwargs)
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as error:
+            self._failed(call, error)
+            raise
+        finally:
+            self._detach(call)
+        return self._succeeded(call, result)
+
+    # before the request ----------------------------------------------------------------------
+
+    @failsafe()
+    def _begin(self, instance: Any, args: tuple, kwargs: dict) -> Call | None:
+        if not is_instrumentation_enabled():
+            return None
+        options = args[1] if len(args) > 1 else kwargs.get("options")
+        target = route(getattr(options, "method", None), getattr(options, "url", None))
+        if target is None:
+            return None
+        self._tracker.sweep()
+        body = f.mapping(getattr(options, "json_data", None))
+        call = Call(target, self._client_info(instance), body, kwargs.get("stream") is True)
+        if target.kind is Kind.RUN_CREATE:
+            call.run = self._tracker.start(call.client, target.thread_id, body)
+            call.token = otel_context.attach(call.run.context)
+        elif target.kind is Kind.RUN_POLL:
+            # No span of its own; the run span is current so lower-level spans nest under it.
+            run_context = self._tracker.context_for(target.run_id)
+            if run_context is not None:
+                call.token = otel_context.attach(run_context)
+        else:
+            if target.operation == "submit_tool_outputs":
+                self._tracker.tool_outputs_submitted(target.run_id, _submitted_call_ids(body))
+            call.span = self._start_operation(call)
+            call.token = otel_context.attach(trace.set_span_in_context(call.span))
+        return call
+
+    def _client_info(self, instance: Any) -> ClientInfo:
+        cls = type(instance)
+        provider = self._providers.get(cls)
+        if provider is None:
+            provider = a.PROVIDER_AZURE if issubclass(cls, self._azure_types) else a.PROVIDER_OPENAI
+            self._providers[cls] = provider
+        address = port = None
+        url = getattr(instance, "base_url", None)
+        if url is not None:
+            address = getattr(url, "host", None) or None
+            port = getattr(url, "port", None)
+            if port is None:
+                port = 443 if getattr(url, "scheme", "https") == "https" else 80
+        return ClientInfo(provider, address, port)
+
+    def _start_operation(self, call: Call) -> Span:
+        target, body = call.route, call.body
+        name = target.operation
+        agent_name = None
+        if name == "create_agent":
+            agent_name = body.get("name") if isinstance(body.get("name"), str) else None
+            if agent_name:
+                name = f"{name} {agent_name}"
+        parent = self._tracker.context_for(target.run_id)  # run operations are children of the run
+        call.start_ns = now_ns()
+        return self._telemetry.tracer.start_span(
+            name, context=parent, kind=SpanKind.CLIENT, start_time=call.start_ns,
+            attributes={key: value for key, value in {
+                a.OPERATION_NAME: target.operation,
+                a.PROVIDER_NAME: call.client.provider,
+                a.AGENT_ID: target.assistant_id or _text(body.get("assistant_id")),
+                a.AGENT_NAME: agent_name,
+                a.REQUEST_MODEL: _text(body.get("model")) if target.operation == "create_agent" else None,
+                a.CONVERSATION_ID: target.thread_id,
+                a.RUN_ID: target.run_id,
+                a.RUN_STEP_ID: target.step_id,
+                a.MESSAGE_ID: target.message_id,
+                a.DATA_SOURCE_ID: target.vector_store_id,
+                a.FILE_ID: target.file_id,
+                a.SERVER_ADDRESS: call.client.address,
+                a.SERVER_PORT: call.client.port,
+            }.items() if value is not None},
+        )
+
+    # after the request -----------------------------------------------------------------------
+
+    @staticmethod
+    def _detach(call: Call) -> None:
+        if call.token is not None:
+            try:
+                otel_context.detach(call.token)  # type: ignore[arg-type]
+            except Exception as error:
+                report("detach", error)
+            call.token = None
+
+    @failsafe()
+    def _failed(self, call: Call, error: BaseException) -> None:
+        if not isinstance(error, Exception):  # KeyboardInterrupt and friends: the run's fate is unknown
+            if call.span is not None:
+                call.span.end()
+            return
+        if call.run is not None:
+            self._tracker.fail(call.run, error)
+        elif call.route.kind is Kind.RUN_POLL:
+            self._tracker.poll_failed(call.route.run_id, error)
+        if call.span is not None:
+            error_type = mark_exception(call.span, error)
+            self._end_operation(call, error_type)
+
+    def _succeeded(self, call: Call, result: Any) -> Any:
+        try:
+            if call.stream and _is_event_stream(result):
+                return self._observe_stream(call, result)
+            self._observe(call, result)
+        except Exception as error:
+            report("observe", error)
+        finally:
+            if call.span is not None:
+                try:
+                    self._end_operation(call, None)
+                except Exception as error:
+                    report("end_operation", error)
+        return result
+
+    def _observe_stream(self, call: Call, stream: Any) -> Any:
+        """A run-event stream: handed back behind a transparent proxy that shows events to the tracker."""
+        run = call.run or self._tracker.state_for(call.route.run_id)
+        if run is None:
+            return stream
+        self._tracker.mark_streamed(run)
+        start = call.run.start_ns if call.run is not None else call.start_ns
+        return observe_run_stream(self._tracker, run, start, stream)
+
+    def _observe(self, call: Call, result: Any) -> None:
+        payload = _payload(result)
+        if payload is None:
+            return
+        target = call.route
+        kind = target.kind
+        if kind is Kind.RUN_CREATE:
+            assert call.run is not None
+            self._tracker.created(call.run, payload)
+        elif kind is Kind.RUN_POLL:
+            self._tracker.observe(payload, poll=True, discover=True, client=call.client)
+        elif target.operation in ("submit_tool_outputs", "cancel_run", "update_run"):
+            self._tracker.observe(payload)
+        elif target.operation == "list_runs":
+            for run in f.items(payload, "data"):
+                self._tracker.observe(run)
+        elif target.operation in ("create_agent", "retrieve_agent", "update_agent"):
+            self._tracker.learn_agent(f.text(payload, "id"), f.text(payload, "name"))
+        elif target.operation == "list_agents":
+            for assistant in f.items(payload, "data"):
+                self._tracker.learn_agent(f.text(assistant, "id"), f.text(assistant, "name"))
+        if call.span is not None:
+            self._describe_result(call, payload)
+
+    def _describe_result(self, call: Call, payload: Any) -> None:
+        """The ids a create answered with."""
+        operation = call.route.operation
+        object_id = f.text(payload, "id")
+        created = {
+            "create_agent": a.AGENT_ID,
+            "create_thread": a.CONVERSATION_ID,
+            "create_message": a.MESSAGE_ID,
+            "create_vector_store": a.DATA_SOURCE_ID,
+            "upload_file": a.FILE_ID,
+            "create_vector_store_file": a.FILE_ID,
+        }.get(operation)
+        if created is not None and object_id is not None:
+            assert call.span is not None
+            set_present(call.span, {created: object_id})
+
+    def _end_operation(self, call: Call, error_type: str | None) -> None:
+        span = call.span
+        assert span is not None
+        end = now_ns()
+        span.end(end_time=end)
+        attributes = {a.OPERATION_NAME: call.route.operation, a.PROVIDER_NAME: call.client.provider}
+        model = _text(call.body.get("model")) if call.route.operation == "create_agent" else None
+        if model is not None:
+            attributes[a.REQUEST_MODEL] = model
+        if error_type is not None:
+            attributes[a.ERROR_TYPE] = error_type
+        if call.client.address is not None:
+            attributes[a.SERVER_ADDRESS] = call.client.address
+        self._telemetry.operation_duration.record(max(end - call.start_ns, 0) / 1e9, attributes)
+
+
+def _payload(result: Any) -> Any:
+    """The API object a request returned: the parsed model, or the JSON of a raw response whose
+    body has already been read. A body not yet read (``with_streaming_response``) is left alone."""
+    http_response = getattr(result, "http_response", None)
+    if http_response is None or not callable(getattr(result, "parse", None)):
+        return result
+    try:
+        content = http_response.content  # raises while a streamed body is unread
+    except Exception:
+        return None
+    return f.decode_json(content)
+
+
+def _is_event_stream(result: Any) -> bool:
+    """The SDK's Stream / AsyncStream (a raw response wrapping one is not iterable this way)."""
+    return hasattr(result, "response") and (hasattr(result, "__next__") or hasattr(result, "__anext__"))
+
+
+def _submitted_call_ids(body: dict[str, Any]) -> list[str]:
+    outputs = body.get("tool_outputs")
+    if not isinstance(outputs, (list, tuple)):
+        return []
+    return [call_id for call_id in (f.text(item, "tool_call_id") for item in outputs) if call_id]
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None

@@ -1,0 +1,117 @@
+"""Which Assistants API operation a request is, from its method and path alone.
+
+Every SDK surface (resource methods, poll and stream helpers, raw and streaming responses,
+pagination) ends in one request with a method and a relative path, so this table is the
+single place that knows the API's shape.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+
+class Kind(enum.Enum):
+    RUN_CREATE = "run_create"  # starts a run span
+    RUN_POLL = "run_poll"  # a retrieve: counted on the run span, no span of its own
+    OPERATION = "operation"  # any other request: one CLIENT span
+
+
+@dataclass(frozen=True)
+class Route:
+    kind: Kind
+    operation: str
+    thread_id: str | None = None
+    run_id: str | None = None
+    assistant_id: str | None = None
+    step_id: str | None = None
+    message_id: str | None = None
+    vector_store_id: str | None = None
+    file_id: str | None = None
+
+
+_LITERALS = frozenset({
+    "assistants", "threads", "runs", "messages", "cancel", "submit_tool_outputs", "steps",
+    "vector_stores", "files", "file_batches", "search", "content",
+})
+
+# (method, path shape with "*" for ids) -> (operation name, kind, names of the ids in order)
+_TABLE: dict[tuple[str, tuple[str, ...]], tuple[str, Kind, tuple[str | None, ...]]] = {}
+
+
+def _add(method: str, shape: str, operation: str, ids: tuple[str | None, ...] = (),
+         kind: Kind = Kind.OPERATION) -> None:
+    _TABLE[(method, tuple(shape.split("/")))] = (operation, kind, ids)
+
+
+_add("POST", "assistants", "create_agent")
+_add("GET", "assistants", "list_agents")
+_add("GET", "assistants/*", "retrieve_agent", ("assistant_id",))
+_add("POST", "assistants/*", "update_agent", ("assistant_id",))
+_add("DELETE", "assistants/*", "delete_agent", ("assistant_id",))
+
+_add("POST", "threads", "create_thread")
+_add("POST", "threads/runs", "invoke_agent", kind=Kind.RUN_CREATE)
+_add("GET", "threads/*", "retrieve_thread", ("thread_id",))
+_add("POST", "threads/*", "update_thread", ("thread_id",))
+_add("DELETE", "threads/*", "delete_thread", ("thread_id",))
+
+_add("POST", "threads/*/messages", "create_message", ("thread_id",))
+_add("GET", "threads/*/messages", "list_messages", ("thread_id",))
+_add("GET", "threads/*/messages/*", "retrieve_message", ("thread_id", "message_id"))
+_add("POST", "threads/*/messages/*", "update_message", ("thread_id", "message_id"))
+_add("DELETE", "threads/*/messages/*", "delete_message", ("thread_id", "message_id"))
+
+_add("POST", "threads/*/runs", "invoke_agent", ("thread_id",), Kind.RUN_CREATE)
+_add("GET", "threads/*/runs", "list_runs", ("thread_id",))
+_add("GET", "threads/*/runs/*", "retrieve_run", ("thread_id", "run_id"), Kind.RUN_POLL)
+_add("POST", "threads/*/runs/*", "update_run", ("thread_id", "run_id"))
+_add("POST", "threads/*/runs/*/cancel", "cancel_run", ("thread_id", "run_id"))
+_add("POST", "threads/*/runs/*/submit_tool_outputs", "submit_tool_outputs", ("thread_id", "run_id"))
+_add("GET", "threads/*/runs/*/steps", "list_run_steps", ("thread_id", "run_id"))
+_add("GET", "threads/*/runs/*/steps/*", "retrieve_run_step", ("thread_id", "run_id", "step_id"))
+
+_add("POST", "vector_stores", "create_vector_store")
+_add("GET", "vector_stores", "list_vector_stores")
+_add("GET", "vector_stores/*", "retrieve_vector_store", ("vector_store_id",))
+_add("POST", "vector_stores/*", "update_vector_store", ("vector_store_id",))
+_add("DELETE", "vector_stores/*", "delete_vector_store", ("vector_store_id",))
+_add("POST", "vector_stores/*/search", "search_vector_store", ("vector_store_id",))
+_add("POST", "vector_stores/*/files", "create_vector_store_file", ("vector_store_id",))
+_add("GET", "vector_stores/*/files", "list_vector_store_files", ("vector_store_id",))
+_add("GET", "vector_stores/*/files/*", "retrieve_vector_store_file", ("vector_store_id", "file_id"))
+_add("POST", "vector_stores/*/files/*", "update_vector_store_file", ("vector_store_id", "file_id"))
+_add("DELETE", "vector_stores/*/files/*", "delete_vector_store_file", ("vector_store_id", "file_id"))
+_add("GET", "vector_stores/*/files/*/content", "retrieve_vector_store_file_content",
+     ("vector_store_id", "file_id"))
+_add("POST", "vector_stores/*/file_batches", "create_vector_store_file_batch", ("vector_store_id",))
+_add("GET", "vector_stores/*/file_batches/*", "retrieve_vector_store_file_batch", ("vector_store_id", None))
+_add("POST", "vector_stores/*/file_batches/*/cancel", "cancel_vector_store_file_batch",
+     ("vector_store_id", None))
+_add("GET", "vector_stores/*/file_batches/*/files", "list_vector_store_file_batch_files",
+     ("vector_store_id", None))
+
+_add("POST", "files", "upload_file")
+_add("GET", "files", "list_files")
+_add("GET", "files/*", "retrieve_file", ("file_id",))
+_add("DELETE", "files/*", "delete_file", ("file_id",))
+_add("GET", "files/*/content", "retrieve_file_content", ("file_id",))
+
+
+def route(method: Any, url: Any) -> Route | None:
+    """The Assistants operation for a request, or None for any other OpenAI API request."""
+    if not isinstance(method, str) or not isinstance(url, str):
+        return None
+    path = url.split("?", 1)[0].strip("/")
+    if "://" in path:  # an absolute URL given by the app: keep only its path
+        path = path.split("://", 1)[1].partition("/")[2]
+    segments = path.split("/")
+    shape = tuple(s if s in _LITERALS else "*" for s in segments)
+    entry = _TABLE.get((method.upper(), shape))
+    if entry is None:
+        return None
+    operation, kind, id_names = entry
+    ids = [s for s in segments if s not in _LITERALS]
+    fields = {name: value for name, value in zip(id_names, ids, strict=False) if name}
+    return Route(kind, operation, **fields)

@@ -1,0 +1,50 @@
+"""Small helpers shared by every span this package makes."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from opentelemetry.trace import Span, Status, StatusCode
+
+from . import attributes as a
+
+
+def now_ns() -> int:
+    return time.time_ns()
+
+
+def error_type_of(error: BaseException) -> str:
+    """The exception's class by its public path, e.g. ``openai.InternalServerError``."""
+    cls = type(error)
+    module = ".".join(part for part in (cls.__module__ or "").split(".") if not part.startswith("_"))
+    if not module or module == "builtins":
+        return cls.__qualname__
+    return f"{module}.{cls.__qualname__}"
+
+
+def http_status_of(error: BaseException) -> int | None:
+    status = getattr(error, "status_code", None)
+    return status if isinstance(status, int) and not isinstance(status, bool) else None
+
+
+def mark_exception(span: Span, error: BaseException) -> str:
+    """Record an SDK exception on a span the way the contract asks; returns its error.type."""
+    kind = error_type_of(error)
+    if span.is_recording():
+        span.set_attribute(a.ERROR_TYPE, kind)
+        status = http_status_of(error)
+        if status is not None:
+            span.set_attribute(a.HTTP_STATUS_CODE, status)
+        span.record_exception(error, escaped=True)
+        span.set_status(Status(StatusCode.ERROR, kind))
+    return kind
+
+
+def set_present(span: Span, values: dict[str, Any]) -> None:
+    """Set only the attributes that have a value."""
+    if not span.is_recording():
+        return
+    for key, value in values.items():
+        if value is not None:
+            span.set_attribute(key, value)

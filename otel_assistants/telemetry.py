@@ -1,0 +1,70 @@
+"""The tracer and the contract's instruments, created once per ``instrument()``."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from opentelemetry import metrics, trace
+
+from . import attributes as a
+from .version import __version__
+
+SCOPE = "otel_assistants"
+SCHEMA_URL = "https://opentelemetry.io/schemas/1.37.0"
+AGENT_NAME_CAP = 50
+
+
+def _histogram(meter: metrics.Meter, name: str, unit: str, description: str,
+               buckets: tuple[float, ...]) -> metrics.Histogram:
+    try:  # bucket advice arrived in opentelemetry-api 1.23
+        return meter.create_histogram(name, unit=unit, description=description,
+                                      explicit_bucket_boundaries_advisory=list(buckets))
+    except TypeError:
+        return meter.create_histogram(name, unit=unit, description=description)
+
+
+class AgentNames:
+    """Caps the distinct ``gen_ai.agent.name`` values used as metric attributes."""
+
+    def __init__(self, cap: int = AGENT_NAME_CAP) -> None:
+        self._cap = cap
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def for_metrics(self, name: str | None) -> str | None:
+        if name is None or name in self._seen:
+            return name
+        with self._lock:
+            if len(self._seen) < self._cap:
+                self._seen.add(name)
+                return name
+        return a.OTHER_VALUE
+
+
+class Telemetry:
+    def __init__(self, tracer_provider: Any = None, meter_provider: Any = None) -> None:
+        self.tracer = trace.get_tracer(SCOPE, __version__, tracer_provider, schema_url=SCHEMA_URL)
+        meter = metrics.get_meter(SCOPE, __version__, meter_provider, schema_url=SCHEMA_URL)
+        self.agent_names = AgentNames()
+        self.runs = meter.create_counter(a.METRIC_RUNS, unit="{run}",
+                                         description="Runs that ended, by outcome")
+        self.run_duration = _histogram(meter, a.METRIC_RUN_DURATION, "s",
+                                       "Run duration from creation to its observed end", a.DURATION_BUCKETS)
+        self.queue_duration = _histogram(meter, a.METRIC_QUEUE_DURATION, "s",
+                                         "Time a run waited before it started", a.DURATION_BUCKETS)
+        self.run_polls = _histogram(meter, a.METRIC_RUN_POLLS, "{request}",
+                                    "Retrieve requests seen per ended run", a.POLL_BUCKETS)
+        self.runs_active = meter.create_up_down_counter(a.METRIC_RUNS_ACTIVE, unit="{run}",
+                                                        description="Runs started and not yet ended")
+        self.step_duration = _histogram(meter, a.METRIC_STEP_DURATION, "s", "Run step duration",
+                                        a.DURATION_BUCKETS)
+        self.tool_duration = _histogram(meter, a.METRIC_TOOL_DURATION, "s", "Tool call duration",
+                                        a.DURATION_BUCKETS)
+        self.token_usage = _histogram(meter, a.METRIC_TOKEN_USAGE, "{token}", "Tokens used per run",
+                                      a.TOKEN_BUCKETS)
+        self.operation_duration = _histogram(meter, a.METRIC_OPERATION_DURATION, "s",
+                                             "GenAI operation duration", a.DURATION_BUCKETS)
+        self.time_to_first_chunk = _histogram(meter, a.METRIC_TIME_TO_FIRST_CHUNK, "s",
+                                              "Time from request to the first message delta",
+                                              a.DURATION_BUCKETS)

@@ -1,0 +1,505 @@
+"""The run tracker: the one owner of every in-flight run and of the spans and metrics it ends with.
+
+A run is a server-side job. The client learns about it only through responses (create, retrieve,
+submit, cancel, list, stream events); every such observation comes here, keyed by run id. The
+tracker opens the run span when the run is created, keeps it open across ``requires_action``,
+opens and closes function-tool spans, and ends the run exactly once: at the first terminal status
+seen, on a failed create, or as ``abandoned`` when nobody is left to see it end.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+from . import attributes as a
+from . import fields as f
+from .spans import mark_exception, now_ns, set_present
+from .telemetry import Telemetry
+
+# A run that never reports an expiry gets the API's own 10-minute limit.
+DEFAULT_RUN_LIFETIME_S = 600
+# Grace after expires_at before a silent run is declared abandoned.
+ABANDON_GRACE_S = 60
+# How often deadlines are checked on the request path.
+SWEEP_INTERVAL_S = 1.0
+# Assistant id -> name memory, so run spans can be named without an extra request.
+AGENT_NAME_MEMORY = 10000
+
+TOOL_TYPES = {"function": "function", "code_interpreter": "extension", "file_search": "datastore"}
+
+
+@dataclass
+class ClientInfo:
+    provider: str
+    address: str | None
+    port: int | None
+
+
+@dataclass(eq=False)
+class ToolCall:
+    span: Span
+    start_ns: int
+    name: str
+    tool_type: str
+
+
+@dataclass(eq=False)
+class RunState:
+    span: Span
+    context: Any
+    start_ns: int
+    client: ClientInfo
+    deadline: float
+    run_id: str | None = None
+    thread_id: str | None = None
+    assistant_id: str | None = None
+    agent_name: str | None = None
+    request_model: str | None = None
+    response_model: str | None = None
+    status: str | None = None
+    poll_count: int = 0
+    created_at: int | None = None
+    started_at: int | None = None
+    usage: tuple[int, int] | None = None
+    incomplete_reason: str | None = None
+    last_error_code: str | None = None
+    tools: dict[str, ToolCall] = field(default_factory=dict)
+    ended: bool = False
+    first_chunk_seen: bool = False
+    key: Any = None  # run id once known; a placeholder until the create answers
+
+
+class RunTracker:
+    def __init__(self, telemetry: Telemetry, max_tracked_runs: int) -> None:
+        self._telemetry = telemetry
+        self._cap = max_tracked_runs
+        self._lock = threading.RLock()
+        self._runs: OrderedDict[Any, RunState] = OrderedDict()  # oldest first, for eviction
+        self._ended_ids: OrderedDict[str, None] = OrderedDict()  # so a late retrieve makes no new span
+        self._agent_names: OrderedDict[str, str] = OrderedDict()
+        self._deadlines: list[tuple[float, int, RunState]] = []
+        self._sequence = itertools.count()
+        self._next_sweep = 0.0
+
+    # ----- what the request path tells us -------------------------------------------------
+
+    def start(self, client: ClientInfo, thread_id: str | None, body: dict[str, Any]) -> RunState:
+        """The request that creates a run is about to be sent: open its span now."""
+        assistant_id = _str(body.get("assistant_id"))
+        name = self.agent_name(assistant_id)
+        request_model = _str(body.get("model"))
+        stream = body.get("stream") is True
+        start = now_ns()
+        span = self._telemetry.tracer.start_span(
+            _run_span_name(name), kind=SpanKind.CLIENT, start_time=start,
+            attributes=_drop_none({
+                a.OPERATION_NAME: a.INVOKE_AGENT,
+                a.PROVIDER_NAME: client.provider,
+                a.AGENT_ID: assistant_id,
+                a.AGENT_NAME: name,
+                a.CONVERSATION_ID: thread_id,
+                a.REQUEST_MODEL: request_model,
+                a.REQUEST_TEMPERATURE: _num(body.get("temperature")),
+                a.REQUEST_TOP_P: _num(body.get("top_p")),
+                a.REQUEST_MAX_TOKENS: _int(body.get("max_completion_tokens")),
+                a.REQUEST_STREAM: True if stream else None,
+                a.SERVER_ADDRESS: client.address,
+                a.SERVER_PORT: client.port,
+            }),
+        )
+        state = RunState(
+            span=span, context=trace.set_span_in_context(span), start_ns=start, client=client,
+            deadline=time.time() + DEFAULT_RUN_LIFETIME_S + ABANDON_GRACE_S, thread_id=thread_id,
+            assistant_id=assistant_id, agent_name=name, request_model=request_model,
+        )
+        self._register(object(), state)
+        return state
+
+    def created(self, state: RunState, run: Any) -> None:
+        """The create request answered with the run: from now on it is known by its id."""
+        run_id = f.text(run, "id")
+        if run_id is None:
+            return
+        with self._lock:
+            if state.ended or state.run_id is not None:
+                return
+            if run_id in self._runs:  # the same run reported twice: keep the first span
+                return
+            self._runs.pop(state.key, None)
+            state.run_id = state.key = run_id
+            self._runs[run_id] = state
+        self.observe(run, state=state)
+
+    def fail(self, state: RunState, error: BaseException) -> None:
+        """The SDK raised for this run's own request or stream: the run span ends with the exception."""
+        self._end(state, error=error)
+
+    def state_for(self, run_id: str | None) -> RunState | None:
+        with self._lock:
+            return self._lookup(run_id)
+
+    def stream_event(self, state: RunState, name: Any, data: Any, request_start_ns: int) -> None:
+        """One event of a run's stream, as the app receives it."""
+        if not isinstance(name, str) or state.ended:
+            return
+        if name.startswith("thread.run.step."):
+            return  # run steps are described once a step completes (see steps)
+        if name.startswith("thread.run."):
+            if state.run_id is None:
+                self.created(state, data)
+            else:
+                self.observe(data, state=state)
+        elif name == "thread.message.delta" and not state.first_chunk_seen:
+            state.first_chunk_seen = True
+            self._telemetry.time_to_first_chunk.record(
+                max(now_ns() - request_start_ns, 0) / 1e9,
+                _drop_none({a.OPERATION_NAME: a.INVOKE_AGENT, a.RESPONSE_MODEL: state.response_model}),
+            )
+
+    def stream_stopped(self, state: RunState, *, error: BaseException | None) -> None:
+        """A run's stream stopped. A run waiting for tool outputs stays open; any other run that
+        has not reached a terminal status ends here, since nobody is left watching it."""
+        if state.ended:
+            return
+        if error is not None:
+            self._end(state, error=error)
+            return
+        with self._lock:
+            if state.ended or state.status == "requires_action":
+                return
+            self._claim(state)
+        self._finish(state, error_type=a.ERROR_ABANDONED)
+
+    def mark_streamed(self, state: RunState) -> None:
+        if state.span.is_recording():
+            state.span.set_attribute(a.REQUEST_STREAM, True)
+
+    def observe(self, run: Any, *, state: RunState | None = None, poll: bool = False,
+                discover: bool = False, client: ClientInfo | None = None) -> None:
+        """Any Run object the client received. ``discover`` lets a retrieve start tracking a
+        run created elsewhere; list results only update runs already tracked."""
+        run_id = f.text(run, "id")
+        if run_id is None:
+            return
+        with self._lock:
+            if state is None:
+                state = self._runs.get(run_id)
+            if state is None:
+                if not discover or client is None or run_id in self._ended_ids:
+                    return
+                state = self._discover(run, run_id, client)
+            if state.ended:
+                return
+            if poll:
+                state.poll_count += 1
+            status = self._update(state, run)
+            if status == "requires_action":
+                self._open_tool_calls(state, run)
+            terminal = status in a.TERMINAL_STATUSES
+            if terminal:
+                self._claim(state)
+        if terminal:
+            self._finish(state)
+
+    def poll_failed(self, run_id: str | None, error: BaseException) -> None:
+        """A retrieve raised: the run goes on server-side, so the span records it and stays open."""
+        state = self._lookup(run_id)
+        if state is not None and state.span.is_recording():
+            state.span.record_exception(error)
+
+    def tool_outputs_submitted(self, run_id: str | None, call_ids: list[str]) -> None:
+        """submit_tool_outputs is being sent: the app's work on these calls is done."""
+        end = now_ns()
+        closed: list[ToolCall] = []
+        with self._lock:
+            state = self._runs.get(run_id) if run_id else None
+            if state is None or state.ended:
+                return
+            for call_id in call_ids:
+                call = state.tools.pop(call_id, None)
+                if call is not None:
+                    closed.append(call)
+        for call in closed:
+            self._end_tool(call, end, None)
+
+    def context_for(self, run_id: str | None) -> Any:
+        """The context whose current span is the run's, for spans made on its behalf anywhere."""
+        state = self._lookup(run_id)
+        return state.context if state is not None else None
+
+    def learn_agent(self, assistant_id: str | None, name: str | None) -> None:
+        if assistant_id is None or name is None:
+            return
+        with self._lock:
+            self._agent_names[assistant_id] = name
+            self._agent_names.move_to_end(assistant_id)
+            while len(self._agent_names) > AGENT_NAME_MEMORY:
+                self._agent_names.popitem(last=False)
+
+    def agent_name(self, assistant_id: str | None) -> str | None:
+        if assistant_id is None:
+            return None
+        return self._agent_names.get(assistant_id)
+
+    # ----- runs nobody sees end ----------------------------------------------------------
+
+    def sweep(self, now: float | None = None) -> None:
+        """End as abandoned every run past its expiry plus grace. Cheap when nothing is due."""
+        now = time.time() if now is None else now
+        if now < self._next_sweep:
+            return
+        due: list[RunState] = []
+        with self._lock:
+            self._next_sweep = now + SWEEP_INTERVAL_S
+            while self._deadlines and self._deadlines[0][0] <= now:
+                deadline, _, state = heapq.heappop(self._deadlines)
+                if not state.ended and state.deadline == deadline:
+                    self._claim(state)
+                    due.append(state)
+        for state in due:
+            self._finish(state, error_type=a.ERROR_ABANDONED)
+
+    def abandon_all(self) -> None:
+        """Shutdown: every run still open ends now, while exporters can still take the spans."""
+        with self._lock:
+            states = list(self._runs.values())
+            for state in states:
+                self._claim(state)
+            self._deadlines.clear()
+        for state in states:
+            self._finish(state, error_type=a.ERROR_ABANDONED)
+
+    @property
+    def tracked(self) -> int:
+        return len(self._runs)
+
+    # ----- internals (callers hold the lock unless said otherwise) -----------------------
+
+    def _lookup(self, run_id: str | None) -> RunState | None:
+        if run_id is None:
+            return None
+        state = self._runs.get(run_id)
+        return state if state is not None and not state.ended else None
+
+    def _register(self, key: Any, state: RunState) -> None:
+        evicted: list[RunState] = []
+        with self._lock:
+            state.key = key
+            self._runs[key] = state
+            self._schedule(state)
+            while len(self._runs) > self._cap:
+                _, oldest = self._runs.popitem(last=False)
+                self._claim(oldest)
+                evicted.append(oldest)
+        self._telemetry.runs_active.add(1, {a.PROVIDER_NAME: state.client.provider})
+        for old in evicted:
+            self._finish(old, error_type=a.ERROR_ABANDONED)
+
+    def _schedule(self, state: RunState) -> None:
+        heapq.heappush(self._deadlines, (state.deadline, next(self._sequence), state))
+        # Lazy deletion leaves stale entries behind; rebuild before they outnumber live runs.
+        if len(self._deadlines) > 2 * len(self._runs) + 64:
+            live = [(s.deadline, next(self._sequence), s) for s in self._runs.values() if not s.ended]
+            heapq.heapify(live)
+            self._deadlines = live
+
+    def _discover(self, run: Any, run_id: str, client: ClientInfo) -> RunState:
+        """A run created by another process, first seen now: its span starts at its server time."""
+        now = now_ns()
+        created = f.integer(run, "created_at")
+        start = min(created * 1_000_000_000, now) if created is not None else now
+        assistant_id = f.text(run, "assistant_id")
+        name = self.agent_name(assistant_id)
+        span = self._telemetry.tracer.start_span(
+            _run_span_name(name), kind=SpanKind.CLIENT, start_time=start,
+            attributes=_drop_none({
+                a.OPERATION_NAME: a.INVOKE_AGENT,
+                a.PROVIDER_NAME: client.provider,
+                a.AGENT_ID: assistant_id,
+                a.AGENT_NAME: name,
+                a.SERVER_ADDRESS: client.address,
+                a.SERVER_PORT: client.port,
+            }),
+        )
+        state = RunState(
+            span=span, context=trace.set_span_in_context(span), start_ns=start, client=client,
+            deadline=time.time() + DEFAULT_RUN_LIFETIME_S + ABANDON_GRACE_S, run_id=run_id,
+            assistant_id=assistant_id, agent_name=name,
+        )
+        self._register(run_id, state)
+        return state
+
+    def _update(self, state: RunState, run: Any) -> str | None:
+        span = state.span
+        state.thread_id = state.thread_id or f.text(run, "thread_id")
+        state.assistant_id = state.assistant_id or f.text(run, "assistant_id")
+        state.response_model = f.text(run, "model") or state.response_model
+        state.created_at = f.integer(run, "created_at") or state.created_at
+        state.started_at = f.integer(run, "started_at") or state.started_at
+        expires_at = f.integer(run, "expires_at")
+        if expires_at is not None and expires_at + ABANDON_GRACE_S != state.deadline:
+            state.deadline = float(expires_at + ABANDON_GRACE_S)
+            self._schedule(state)
+        usage = f.get(run, "usage")
+        prompt, completion = f.integer(usage, "prompt_tokens"), f.integer(usage, "completion_tokens")
+        if prompt is not None or completion is not None:
+            state.usage = (prompt or 0, completion or 0)
+        reason = f.text(f.get(run, "incomplete_details"), "reason")
+        state.incomplete_reason = reason or state.incomplete_reason
+        code = f.text(f.get(run, "last_error"), "code")
+        state.last_error_code = code or state.last_error_code
+        status = f.text(run, "status")
+        if status is not None and status != state.status:
+            state.status = status
+            if span.is_recording():
+                span.add_event(a.RUN_STATUS_EVENT, {a.RUN_STATUS: status})
+        return status
+
+    def _open_tool_calls(self, state: RunState, run: Any) -> None:
+        action = f.get(run, "required_action")
+        calls = f.items(f.get(action, "submit_tool_outputs"), "tool_calls")
+        start = now_ns()
+        for call in calls:
+            call_id = f.text(call, "id")
+            if call_id is None or call_id in state.tools:
+                continue
+            kind = f.text(call, "type") or "function"
+            name = f.text(f.get(call, "function"), "name") or kind
+            tool_type = TOOL_TYPES.get(kind, kind)
+            span = self._telemetry.tracer.start_span(
+                f"{a.EXECUTE_TOOL} {name}", context=state.context, kind=SpanKind.INTERNAL, start_time=start,
+                attributes={
+                    a.OPERATION_NAME: a.EXECUTE_TOOL,
+                    a.TOOL_CALL_ID: call_id,
+                    a.TOOL_NAME: name,
+                    a.TOOL_TYPE: tool_type,
+                },
+            )
+            state.tools[call_id] = ToolCall(span, start, name, tool_type)
+
+    def _claim(self, state: RunState) -> None:
+        """Mark a run ended (under the lock) so that exactly one caller finishes it."""
+        state.ended = True
+        if self._runs.get(state.key) is state:
+            del self._runs[state.key]
+        if state.run_id is not None:
+            self._ended_ids[state.run_id] = None
+            while len(self._ended_ids) > self._cap:
+                self._ended_ids.popitem(last=False)
+
+    def _end(self, state: RunState, error: BaseException) -> None:
+        with self._lock:
+            if state.ended:
+                return
+            self._claim(state)
+        self._finish(state, error=error)
+
+    def _finish(self, state: RunState, *, error_type: str | None = None,
+                error: BaseException | None = None) -> None:
+        """Close the run's span and record its metrics. Called once per run, without the lock."""
+        end = now_ns()
+        for call in state.tools.values():
+            self._end_tool(call, end, a.ERROR_TOOL_OUTPUT_NOT_SUBMITTED)
+        state.tools.clear()
+
+        span = state.span
+        status = state.status
+        if error is not None:
+            error_type = mark_exception(span, error)
+        elif error_type is None:
+            if status == "failed":
+                error_type = state.last_error_code or a.OTHER_VALUE
+            elif status == "expired":
+                error_type = a.ERROR_EXPIRED
+        if state.agent_name is None:
+            state.agent_name = self.agent_name(state.assistant_id)
+            if state.agent_name is not None and span.is_recording():
+                span.update_name(_run_span_name(state.agent_name))
+                span.set_attribute(a.AGENT_NAME, state.agent_name)
+        usage = state.usage
+        set_present(span, {
+            a.RUN_ID: state.run_id,
+            a.RUN_STATUS: status,
+            a.RUN_POLL_COUNT: state.poll_count,
+            a.CONVERSATION_ID: state.thread_id,
+            a.AGENT_ID: state.assistant_id,
+            a.RESPONSE_MODEL: state.response_model,
+            a.USAGE_INPUT_TOKENS: usage[0] if usage else None,
+            a.USAGE_OUTPUT_TOKENS: usage[1] if usage else None,
+            a.RUN_INCOMPLETE_REASON: state.incomplete_reason,
+        })
+        if error_type is not None and error is None:
+            span.set_attribute(a.ERROR_TYPE, error_type)
+            span.set_status(Status(StatusCode.ERROR, error_type))
+        span.end(end_time=end)
+        self._record_run(state, error_type, max(end - state.start_ns, 0) / 1e9)
+
+    def _record_run(self, state: RunState, error_type: str | None, duration: float) -> None:
+        t = self._telemetry
+        provider = state.client.provider
+        model = state.response_model
+        outcome = _drop_none({
+            a.RUN_STATUS: state.status,
+            a.ERROR_TYPE: error_type,
+            a.RESPONSE_MODEL: model,
+            a.AGENT_NAME: t.agent_names.for_metrics(state.agent_name),
+            a.PROVIDER_NAME: provider,
+        })
+        t.runs.add(1, outcome)
+        t.run_duration.record(duration, outcome)
+        t.run_polls.record(state.poll_count, _drop_none({a.RUN_STATUS: state.status}))
+        t.runs_active.add(-1, {a.PROVIDER_NAME: provider})
+        if state.created_at is not None and state.started_at is not None:
+            t.queue_duration.record(max(state.started_at - state.created_at, 0),
+                                    _drop_none({a.RESPONSE_MODEL: model, a.PROVIDER_NAME: provider}))
+        if state.usage is not None:
+            for token_type, count in (("input", state.usage[0]), ("output", state.usage[1])):
+                t.token_usage.record(count, _drop_none({
+                    a.TOKEN_TYPE: token_type, a.OPERATION_NAME: a.INVOKE_AGENT,
+                    a.RESPONSE_MODEL: model, a.PROVIDER_NAME: provider,
+                }))
+        t.operation_duration.record(duration, _drop_none({
+            a.OPERATION_NAME: a.INVOKE_AGENT, a.PROVIDER_NAME: provider, a.REQUEST_MODEL: state.request_model,
+            a.ERROR_TYPE: error_type, a.SERVER_ADDRESS: state.client.address,
+        }))
+
+    def _end_tool(self, call: ToolCall, end: int, error_type: str | None) -> None:
+        if error_type is not None and call.span.is_recording():
+            call.span.set_attribute(a.ERROR_TYPE, error_type)
+            call.span.set_status(Status(StatusCode.ERROR, error_type))
+        call.span.end(end_time=end)
+        self._telemetry.tool_duration.record(max(end - call.start_ns, 0) / 1e9, _drop_none({
+            a.TOOL_NAME: call.name, a.TOOL_TYPE: call.tool_type, a.ERROR_TYPE: error_type,
+        }))
+
+
+def _run_span_name(agent_name: str | None) -> str:
+    return f"{a.INVOKE_AGENT} {agent_name}" if agent_name else a.INVOKE_AGENT
+
+
+def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+

@@ -1,0 +1,90 @@
+"""Reading what the instrumentation exported, for assertions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from otel_assistants import AssistantsInstrumentor
+
+
+@dataclass
+class Point:
+    attributes: dict[str, Any]
+    value: float | None = None  # sums and gauges
+    count: int | None = None  # histograms
+    sum: float | None = None
+    buckets: tuple[float, ...] = ()
+    unit: str = ""
+
+
+class Otel:
+    """A tracer and meter provider with in-memory exporters, and the instrumentor on them."""
+
+    def __init__(self, **settings: Any) -> None:
+        self.exporter = InMemorySpanExporter()
+        self.tracer_provider = TracerProvider()
+        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.exporter))
+        self.reader = InMemoryMetricReader()
+        self.meter_provider = MeterProvider(metric_readers=[self.reader])
+        self.tracer = self.tracer_provider.get_tracer("app")
+        self.instrumentor = AssistantsInstrumentor()
+        self.instrumentor.instrument(tracer_provider=self.tracer_provider, meter_provider=self.meter_provider,
+                                     **settings)
+
+    def close(self) -> None:
+        self.instrumentor.uninstrument()
+
+    # spans
+
+    def spans(self, name: str | None = None) -> list[ReadableSpan]:
+        found = list(self.exporter.get_finished_spans())
+        if name is None:
+            return found
+        return [s for s in found if s.name == name or s.name.startswith(name + " ")]
+
+    def run_spans(self) -> list[ReadableSpan]:
+        return [s for s in self.spans() if s.attributes.get("gen_ai.operation.name") == "invoke_agent"]
+
+    def one_run(self) -> ReadableSpan:
+        runs = self.run_spans()
+        assert len(runs) == 1, [(s.name, dict(s.attributes)) for s in self.spans()]
+        return runs[0]
+
+    def children(self, parent: ReadableSpan) -> list[ReadableSpan]:
+        return [s for s in self.spans() if s.parent is not None and s.parent.span_id == parent.context.span_id]
+
+    # metrics
+
+    def points(self, name: str) -> list[Point]:
+        data = self.reader.get_metrics_data()
+        found: list[Point] = []
+        if data is None:
+            return found
+        for resource in data.resource_metrics:
+            for scope in resource.scope_metrics:
+                for metric in scope.metrics:
+                    if metric.name != name:
+                        continue
+                    for point in metric.data.data_points:
+                        attributes = dict(point.attributes or {})
+                        if hasattr(point, "bucket_counts"):
+                            found.append(Point(attributes, count=point.count, sum=point.sum,
+                                               buckets=tuple(point.explicit_bounds), unit=metric.unit))
+                        else:
+                            found.append(Point(attributes, value=point.value, unit=metric.unit))
+        return found
+
+    def total(self, name: str, match: dict[str, Any] | None = None) -> float:
+        """Sum (counters) or count (histograms) of the points whose attributes include ``match``."""
+        total = 0.0
+        for point in self.points(name):
+            if all(point.attributes.get(k) == v for k, v in (match or {}).items()):
+                total += point.value if point.value is not None else (point.count or 0)
+        return total

@@ -1,0 +1,149 @@
+"""The app sees exactly what it would see without the instrumentation, even when the
+instrumentation itself fails."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import openai
+import pytest
+
+from otel_assistants import failsafe
+from otel_assistants.interceptor import Interceptor
+from otel_assistants.tracker import RunTracker
+
+from .flows import ASYNC_FLOWS, SYNC_FLOWS, create_and_poll
+from .harness import Otel
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+VOLATILE = {"id", "thread_id", "created_at", "started_at", "completed_at", "expires_at", "failed_at",
+            "cancelled_at", "assistant_id"}
+
+
+def comparable(value: Any) -> Any:
+    """A result with the server's fresh ids and timestamps taken out, plus its exact type."""
+    if isinstance(value, openai.BaseModel):
+        dumped = value.model_dump() if hasattr(value, "model_dump") else value.dict()
+        return type(value), {k: v for k, v in dumped.items() if k not in VOLATILE}
+    return type(value), value
+
+
+def run_all_surfaces(client: Any) -> list[Any]:
+    assistant = client.beta.assistants.create(model="gpt-4o", name="same")
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "hi"}])
+    seen: list[Any] = [comparable(assistant), comparable(thread)]
+    for flow in SYNC_FLOWS:
+        scenario = "tools=1" if flow is create_and_poll else "polls=2"
+        thread = client.beta.threads.create()
+        seen.append(comparable(flow(client, assistant.id, thread.id, scenario)))
+    raw = client.beta.threads.runs.with_raw_response.create(thread_id=thread.id, assistant_id=assistant.id)
+    seen.append((type(raw), raw.status_code, raw.headers.get("content-type")))
+    seen.append(comparable(raw.parse()))
+    client.beta.threads.runs.poll(raw.parse().id, thread_id=thread.id, poll_interval_ms=1)
+    page = client.beta.threads.messages.list(thread_id=thread.id)
+    seen.append((type(page), len(page.data)))
+    for status in ("http_status=500", "http_status=404"):
+        try:
+            client.beta.threads.runs.create(thread_id=client.beta.threads.create().id, assistant_id=assistant.id,
+                                            metadata={"scenario": status})
+        except openai.APIStatusError as error:
+            seen.append((type(error), error.status_code))
+    return seen
+
+
+def test_results_identical_with_and_without_instrumentation(client: Any) -> None:
+    plain = run_all_surfaces(client)
+    otel = Otel()
+    try:
+        instrumented = run_all_surfaces(client)
+    finally:
+        otel.close()
+    assert instrumented == plain
+    assert len(otel.run_spans()) == 7
+
+
+async def test_async_results_identical(aclient: Any) -> None:
+    async def surfaces() -> list[Any]:
+        assistant = await aclient.beta.assistants.create(model="gpt-4o", name="same")
+        seen = []
+        for flow in ASYNC_FLOWS:
+            thread = await aclient.beta.threads.create()
+            seen.append(comparable(await flow(aclient, assistant.id, thread.id, "tools=1")))
+        return seen
+
+    plain = await surfaces()
+    otel = Otel()
+    try:
+        instrumented = await surfaces()
+    finally:
+        otel.close()
+    assert instrumented == plain
+    assert len(otel.run_spans()) == 4
+
+
+def explode(*args: Any, **kwargs: Any) -> Any:
+    raise RuntimeError("instrumentation bug")
+
+
+@pytest.mark.parametrize("target", [
+    (Interceptor, "_client_info"),
+    (Interceptor, "_start_operation"),
+    (Interceptor, "_describe_result"),
+    (Interceptor, "_end_operation"),
+    (RunTracker, "start"),
+    (RunTracker, "observe"),
+    (RunTracker, "created"),
+    (RunTracker, "tool_outputs_submitted"),
+    (RunTracker, "sweep"),
+    (RunTracker, "fail"),
+    (RunTracker, "_finish"),
+], ids=lambda t: f"{t[0].__name__}.{t[1]}")
+def test_internal_error_never_reaches_the_app(target: tuple[type, str], client: Any, monkeypatch: Any) -> None:
+    assistant = client.beta.assistants.create(model="gpt-4o", name="fragile")
+    otel = Otel()
+    monkeypatch.setattr(*target, explode)
+    try:
+        for scenario, status in (("tools=1", "completed"), ("outcome=failed", "failed"), ("polls=2", "completed")):
+            thread = client.beta.threads.create()
+            assert create_and_poll(client, assistant.id, thread.id, scenario).status == status
+        with pytest.raises(openai.InternalServerError):
+            client.beta.threads.runs.create(thread_id=client.beta.threads.create().id,
+                                            assistant_id=assistant.id, metadata={"scenario": "http_status=500"})
+    finally:
+        monkeypatch.undo()
+        otel.close()
+
+
+async def test_internal_error_never_reaches_the_async_app(aclient: Any, monkeypatch: Any) -> None:
+    assistant = await aclient.beta.assistants.create(model="gpt-4o", name="fragile")
+    otel = Otel()
+    monkeypatch.setattr(RunTracker, "observe", explode)
+    monkeypatch.setattr(Interceptor, "_start_operation", explode)
+    try:
+        thread = await aclient.beta.threads.create()
+        run = await aclient.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id,
+                                                             poll_interval_ms=1)
+        assert run.status == "completed"
+    finally:
+        monkeypatch.undo()
+        otel.close()
+
+
+def test_internal_error_is_logged_once(client: Any, monkeypatch: Any, caplog: Any) -> None:
+    assistant = client.beta.assistants.create(model="gpt-4o", name="fragile")
+    otel = Otel()
+    monkeypatch.setattr(Interceptor, "_describe_result", explode)
+    monkeypatch.setattr(failsafe, "_reported", set())
+    try:
+        with caplog.at_level(logging.DEBUG, logger="otel_assistants"):
+            for _ in range(3):
+                client.beta.threads.create()
+    finally:
+        monkeypatch.undo()
+        otel.close()
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "internal error" in r.getMessage()]
+    assert len(warnings) == 1
+    assert otel.spans("create_thread"), "the operation span still ends"
+    del assistant

@@ -1,0 +1,189 @@
+"""Runs nobody sees end, the bound on tracked runs, and where run spans sit in the trace."""
+
+from __future__ import annotations
+
+import gc
+import threading
+import tracemalloc
+from typing import Any
+
+import pytest
+from opentelemetry.trace import StatusCode
+
+from .flows import outputs_for
+from .harness import Otel
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+@pytest.fixture
+def assistant(client: Any) -> Any:
+    return client.beta.assistants.create(model="gpt-4o", name="lifecycle",
+                                         tools=[{"type": "function", "function": {"name": "lookup"}}])
+
+
+def test_run_never_polled_is_abandoned_at_shutdown(client: Any, assistant: Any) -> None:
+    otel = Otel()
+    try:
+        thread = client.beta.threads.create()
+        client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id,
+                                        metadata={"scenario": "hold=1"})
+        assert otel.run_spans() == []
+        otel.tracer_provider.shutdown()  # the exporter must still receive the span
+        span = otel.one_run()
+        assert span.attributes["error.type"] == "abandoned"
+        assert span.status.status_code is StatusCode.ERROR
+        assert span.attributes["openai.assistants.run.status"] == "queued"
+        assert otel.total("openai.assistants.runs", {"error.type": "abandoned"}) == 1
+        assert otel.total("openai.assistants.runs.active") == 0
+    finally:
+        otel.close()
+
+
+def test_run_past_its_expiry_is_abandoned_on_later_activity(client: Any, assistant: Any) -> None:
+    otel = Otel()
+    try:
+        thread = client.beta.threads.create()
+        run = client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id,
+                                              metadata={"scenario": "hold=1"})
+        tracker = otel.instrumentor.tracker
+        state = tracker.state_for(run.id)
+        tracker.sweep(now=state.deadline - 1)
+        assert otel.run_spans() == []
+        tracker.sweep(now=state.deadline + 1)
+        assert otel.one_run().attributes["error.type"] == "abandoned"
+        # a later retrieve of the abandoned run makes no second span
+        client.beta.threads.runs.retrieve(run.id, thread_id=thread.id)
+        assert len(otel.run_spans()) == 1
+    finally:
+        otel.close()
+
+
+def test_expiry_deadline_follows_expires_at(client: Any, assistant: Any, otel: Otel) -> None:
+    thread = client.beta.threads.create()
+    run = client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id,
+                                          metadata={"scenario": "hold=1;expires_in=5"})
+    state = otel.instrumentor.tracker.state_for(run.id)
+    assert state.deadline == run.expires_at + 60
+    client.beta.threads.runs.cancel(run.id, thread_id=thread.id)
+
+
+def test_tracked_runs_are_bounded(client: Any, assistant: Any) -> None:
+    otel = Otel(max_tracked_runs=5)
+    try:
+        for _ in range(20):
+            thread = client.beta.threads.create()
+            client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id,
+                                            metadata={"scenario": "hold=1"})
+        assert otel.instrumentor.tracker.tracked == 5
+        abandoned = [s for s in otel.run_spans() if s.attributes.get("error.type") == "abandoned"]
+        assert len(abandoned) == 15
+        assert otel.total("openai.assistants.runs.active") == 5
+    finally:
+        otel.close()
+    assert len(otel.run_spans()) == 20  # uninstrument ends the rest: nothing left open
+
+
+def instrumentation_memory(snapshot: tracemalloc.Snapshot) -> int:
+    """Bytes allocated by this package (not its emulator) or by OpenTelemetry, still alive."""
+    ours = snapshot.filter_traces([
+        tracemalloc.Filter(True, "*otel_assistants*"),
+        tracemalloc.Filter(True, "*opentelemetry*"),
+        tracemalloc.Filter(False, "*emulator*"),
+    ])
+    return sum(stat.size for stat in ours.statistics("filename"))
+
+
+def test_memory_stays_bounded_with_many_open_runs(client: Any, assistant: Any) -> None:
+    otel = Otel(max_tracked_runs=50)
+    try:
+        thread_ids = [client.beta.threads.create().id for _ in range(1200)]
+        runs = client.beta.threads.runs
+
+        tracemalloc.start()
+        for thread_id in thread_ids[:200]:  # fill the tracker to its bound and beyond
+            runs.create(thread_id=thread_id, assistant_id=assistant.id, metadata={"scenario": "hold=1"})
+        otel.exporter.clear()
+        gc.collect()
+        baseline = instrumentation_memory(tracemalloc.take_snapshot())
+        for thread_id in thread_ids[200:]:
+            runs.create(thread_id=thread_id, assistant_id=assistant.id, metadata={"scenario": "hold=1"})
+        otel.exporter.clear()
+        gc.collect()
+        grown = instrumentation_memory(tracemalloc.take_snapshot()) - baseline
+        tracemalloc.stop()
+        assert otel.instrumentor.tracker.tracked == 50
+        tracker = otel.instrumentor.tracker
+        assert len(tracker._ended_ids) <= 50 and len(tracker._deadlines) <= 2 * 50 + 64
+        # 1000 more runs, each evicting an older one: holding on to anything per run (a span is
+        # about 2 KB) would show here; what remains is allocator noise of a few hundred KB at most
+        assert grown < 1000 * 300, grown
+    finally:
+        otel.close()
+
+
+def test_run_nests_under_the_app_span(otel: Otel, client: Any, assistant: Any) -> None:
+    thread = client.beta.threads.create()
+    with otel.tracer.start_as_current_span("handle_request") as app_span:
+        client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id,
+                                                 poll_interval_ms=1)
+    run = otel.one_run()
+    assert run.parent is not None and run.parent.span_id == app_span.get_span_context().span_id
+    assert run.context.trace_id == app_span.get_span_context().trace_id
+
+
+def test_spans_made_in_other_threads_nest_under_the_run(otel: Otel, client: Any, assistant: Any) -> None:
+    thread = client.beta.threads.create()
+    runs = client.beta.threads.runs
+    with otel.tracer.start_as_current_span("request"):
+        run = runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=1,
+                                   metadata={"scenario": "tools=1"})
+    assert run.status == "requires_action"
+    done: list[Any] = []
+
+    def worker() -> None:  # a different thread, with no current span at all
+        with otel.tracer.start_as_current_span("unrelated"):
+            pass
+        submitted = runs.submit_tool_outputs(run.id, thread_id=thread.id, tool_outputs=outputs_for(run))
+        done.append(runs.poll(submitted.id, thread_id=thread.id, poll_interval_ms=1))
+
+    other = threading.Thread(target=worker)
+    other.start()
+    other.join()
+    assert done[0].status == "completed"
+    span = otel.one_run()
+    submit = otel.spans("submit_tool_outputs")[0]
+    tool = otel.spans("execute_tool")[0]
+    assert submit.parent.span_id == span.context.span_id
+    assert tool.parent.span_id == span.context.span_id
+    assert span.attributes["openai.assistants.run.status"] == "completed"
+
+
+def test_tool_output_never_submitted(otel: Otel, client: Any, assistant: Any) -> None:
+    thread = client.beta.threads.create()
+    runs = client.beta.threads.runs
+    run = runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=1,
+                               metadata={"scenario": "tools=2"})
+    assert run.status == "requires_action"
+    runs.cancel(run.id, thread_id=thread.id)
+    run = runs.poll(run.id, thread_id=thread.id, poll_interval_ms=1)
+    assert run.status == "cancelled"
+    tools = otel.spans("execute_tool")
+    assert len(tools) == 2
+    assert all(t.attributes["error.type"] == "tool_output_not_submitted" for t in tools)
+    assert all(t.status.status_code is StatusCode.ERROR for t in tools)
+    assert otel.total("openai.assistants.tool_call.duration", {"error.type": "tool_output_not_submitted"}) == 2
+
+
+def test_tool_span_times_the_apps_work(otel: Otel, client: Any, assistant: Any) -> None:
+    import time
+
+    thread = client.beta.threads.create()
+    runs = client.beta.threads.runs
+    run = runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=1,
+                               metadata={"scenario": "tools=1"})
+    time.sleep(0.2)  # the app's own tool work
+    runs.submit_tool_outputs_and_poll(run_id=run.id, thread_id=thread.id, tool_outputs=outputs_for(run),
+                                      poll_interval_ms=1)
+    tool = otel.spans("execute_tool")[0]
+    assert 0.2 <= (tool.end_time - tool.start_time) / 1e9 < 2

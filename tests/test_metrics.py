@@ -1,0 +1,109 @@
+"""The contract's instruments: names, units, attributes, buckets, and caps."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import pytest
+
+from .flows import create_and_poll
+from .harness import Otel
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 1200)
+TOKEN_BUCKETS = tuple(4**i for i in range(14))
+ID_PREFIXES = ("asst_", "thread_", "run_", "msg_", "call_", "step_", "vs_", "file-")
+
+
+def test_run_metrics(otel: Otel, client: Any) -> None:
+    assistant = client.beta.assistants.create(model="gpt-4o", name="metered")
+    for scenario in ("polls=2", "tools=1", "outcome=failed;error_code=server_error"):
+        create_and_poll(client, assistant.id, client.beta.threads.create().id, scenario)
+
+    completed = {"openai.assistants.run.status": "completed", "gen_ai.response.model": "gpt-4o",
+                 "gen_ai.agent.name": "metered", "gen_ai.provider.name": "openai"}
+    failed = dict(completed, **{"openai.assistants.run.status": "failed", "error.type": "server_error"})
+    runs = otel.points("openai.assistants.runs")
+    assert {frozenset(p.attributes.items()): p.value for p in runs} == {
+        frozenset(completed.items()): 2, frozenset(failed.items()): 1}
+    assert {p.unit for p in runs} == {"{run}"}
+
+    duration = otel.points("openai.assistants.run.duration")
+    assert sum(p.count for p in duration) == 3
+    assert {p.unit for p in duration} == {"s"} and {p.buckets for p in duration} == {DURATION_BUCKETS}
+
+    queue = otel.points("openai.assistants.run.queue_duration")
+    assert [p.attributes for p in queue] == [{"gen_ai.response.model": "gpt-4o", "gen_ai.provider.name": "openai"}]
+    assert queue[0].count == 3 and queue[0].buckets == DURATION_BUCKETS and queue[0].unit == "s"
+
+    polls = otel.points("openai.assistants.run.polls")
+    assert {p.attributes["openai.assistants.run.status"]: p.count for p in polls} == {"completed": 2, "failed": 1}
+    assert {p.unit for p in polls} == {"{request}"}
+    assert sum(p.sum for p in polls) == sum(s.attributes["openai.assistants.run.poll_count"]
+                                            for s in otel.run_spans())
+
+    active = otel.points("openai.assistants.runs.active")
+    assert [(p.attributes, p.value, p.unit) for p in active] == [({"gen_ai.provider.name": "openai"}, 0, "{run}")]
+
+    tokens = otel.points("gen_ai.client.token.usage")
+    by_type = {p.attributes["gen_ai.token.type"]: p for p in tokens}
+    assert set(by_type) == {"input", "output"}
+    assert by_type["input"].attributes == {"gen_ai.token.type": "input", "gen_ai.operation.name": "invoke_agent",
+                                           "gen_ai.response.model": "gpt-4o", "gen_ai.provider.name": "openai"}
+    assert by_type["input"].sum == 200 and by_type["output"].sum == 40  # two completed runs, 100 + 20 each
+    assert by_type["input"].buckets == TOKEN_BUCKETS and by_type["input"].unit == "{token}"
+
+    tool = otel.points("openai.assistants.tool_call.duration")
+    assert [(p.attributes, p.count) for p in tool] == [
+        ({"gen_ai.tool.name": "get_weather", "gen_ai.tool.type": "function"}, 1)]
+
+
+def test_operation_duration(otel: Otel, client: Any, emulator: Any) -> None:
+    assistant = client.beta.assistants.create(model="gpt-4o", name="ops")
+    thread = client.beta.threads.create()
+    client.beta.threads.messages.create(thread_id=thread.id, role="user", content="hello")
+    client.beta.threads.messages.list(thread_id=thread.id)
+    create_and_poll(client, assistant.id, thread.id, "polls=1")
+    points = {p.attributes["gen_ai.operation.name"]: p for p in otel.points("gen_ai.client.operation.duration")}
+    assert set(points) == {"create_agent", "create_thread", "create_message", "list_messages", "invoke_agent"}
+    assert points["create_agent"].attributes == {
+        "gen_ai.operation.name": "create_agent", "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": "gpt-4o", "server.address": "127.0.0.1"}
+    assert points["create_thread"].attributes == {
+        "gen_ai.operation.name": "create_thread", "gen_ai.provider.name": "openai", "server.address": "127.0.0.1"}
+    assert points["invoke_agent"].buckets == DURATION_BUCKETS
+    assert all(p.unit == "s" for p in points.values())
+
+
+def test_agent_names_are_capped(otel: Otel, client: Any) -> None:
+    thread_ids = []
+    for index in range(55):
+        assistant = client.beta.assistants.create(model="gpt-4o", name=f"bot-{index}")
+        thread = client.beta.threads.create()
+        thread_ids.append(thread.id)
+        client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id,
+                                                 poll_interval_ms=1)
+    names = [p.attributes["gen_ai.agent.name"] for p in otel.points("openai.assistants.runs")]
+    assert len(names) == 51
+    assert names.count("_OTHER") == 1
+    assert otel.total("openai.assistants.runs", {"gen_ai.agent.name": "_OTHER"}) == 5
+    # spans keep the real name: the cap is for metric cardinality only
+    assert {s.attributes["gen_ai.agent.name"] for s in otel.run_spans()} == {f"bot-{i}" for i in range(55)}
+
+
+def test_no_id_is_ever_a_metric_attribute(otel: Otel, client: Any) -> None:
+    assistant = client.beta.assistants.create(model="gpt-4o", name="ids")
+    for scenario in ("tools=2", "outcome=failed", "outcome=expired", "http_status=500"):
+        with contextlib.suppress(Exception):
+            create_and_poll(client, assistant.id, client.beta.threads.create().id, scenario)
+    data = otel.reader.get_metrics_data()
+    values = [str(v) for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
+              for p in m.data.data_points for v in (p.attributes or {}).values()]
+    assert values, "metrics were recorded"
+    assert not [v for v in values if v.startswith(ID_PREFIXES)]
+    keys = {k for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
+            for p in m.data.data_points for k in (p.attributes or {})}
+    assert not keys & {"gen_ai.agent.id", "gen_ai.conversation.id", "openai.assistants.run.id",
+                       "gen_ai.tool.call.id", "openai.assistants.run_step.id"}
