@@ -86,7 +86,7 @@ class RunTracker:
         self._runs: OrderedDict[Any, RunState] = OrderedDict()  # oldest first, for eviction
         self._ended_ids: OrderedDict[str, None] = OrderedDict()  # so a late retrieve makes no new span
         self._agent_names: OrderedDict[str, str] = OrderedDict()
-        self._deadlines: list[tuple[float, int, RunState]] = []
+        self._deadlines: list[tuple[float, int, Any]] = []  # (deadline, tiebreak, run key)
         self._sequence = itertools.count()
         self._next_sweep = 0.0
 
@@ -137,6 +137,7 @@ class RunTracker:
             self._runs.pop(state.key, None)
             state.run_id = state.key = run_id
             self._runs[run_id] = state
+            self._schedule(state)  # its deadline entry was filed under the placeholder key
         self.observe(run, state=state)
 
     def fail(self, state: RunState, error: BaseException) -> None:
@@ -261,8 +262,9 @@ class RunTracker:
         with self._lock:
             self._next_sweep = now + SWEEP_INTERVAL_S
             while self._deadlines and self._deadlines[0][0] <= now:
-                deadline, _, state = heapq.heappop(self._deadlines)
-                if not state.ended and state.deadline == deadline:
+                deadline, _, key = heapq.heappop(self._deadlines)
+                state = self._runs.get(key)
+                if state is not None and not state.ended and state.deadline == deadline:
                     self._claim(state)
                     due.append(state)
         for state in due:
@@ -305,10 +307,11 @@ class RunTracker:
             self._finish(old, error_type=a.ERROR_ABANDONED)
 
     def _schedule(self, state: RunState) -> None:
-        heapq.heappush(self._deadlines, (state.deadline, next(self._sequence), state))
-        # Lazy deletion leaves stale entries behind; rebuild before they outnumber live runs.
+        heapq.heappush(self._deadlines, (state.deadline, next(self._sequence), state.key))
+        # Entries of ended runs stay until popped (they hold only a key); rebuild before they
+        # outnumber live runs.
         if len(self._deadlines) > 2 * len(self._runs) + 64:
-            live = [(s.deadline, next(self._sequence), s) for s in self._runs.values() if not s.ended]
+            live = [(s.deadline, next(self._sequence), s.key) for s in self._runs.values() if not s.ended]
             heapq.heapify(live)
             self._deadlines = live
 

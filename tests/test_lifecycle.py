@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import gc
 import threading
-import tracemalloc
 from typing import Any
 
 import pytest
+from opentelemetry.sdk.trace import Span as SdkSpan
 from opentelemetry.trace import StatusCode
+
+from otel_assistants.tracker import RunState
 
 from .flows import outputs_for
 from .harness import Otel
@@ -84,42 +86,27 @@ def test_tracked_runs_are_bounded(client: Any, assistant: Any) -> None:
     assert len(otel.run_spans()) == 20  # uninstrument ends the rest: nothing left open
 
 
-def instrumentation_memory(snapshot: tracemalloc.Snapshot) -> int:
-    """Bytes allocated by this package (not its emulator) or by OpenTelemetry, still alive."""
-    ours = snapshot.filter_traces([
-        tracemalloc.Filter(True, "*otel_assistants*"),
-        tracemalloc.Filter(True, "*opentelemetry*"),
-        tracemalloc.Filter(False, "*emulator*"),
-    ])
-    return sum(stat.size for stat in ours.statistics("filename"))
+def live(kind: type) -> int:
+    gc.collect()
+    return sum(1 for obj in gc.get_objects() if isinstance(obj, kind))
 
 
 def test_memory_stays_bounded_with_many_open_runs(client: Any, assistant: Any) -> None:
     otel = Otel(max_tracked_runs=50)
     try:
-        thread_ids = [client.beta.threads.create().id for _ in range(1200)]
-        runs = client.beta.threads.runs
-
-        tracemalloc.start()
-        for thread_id in thread_ids[:200]:  # fill the tracker to its bound and beyond
-            runs.create(thread_id=thread_id, assistant_id=assistant.id, metadata={"scenario": "hold=1"})
+        for _ in range(300):  # each on a new thread, never polled again: 250 get evicted
+            client.beta.threads.create_and_run(assistant_id=assistant.id, metadata={"scenario": "hold=1"})
         otel.exporter.clear()
-        gc.collect()
-        baseline = instrumentation_memory(tracemalloc.take_snapshot())
-        for thread_id in thread_ids[200:]:
-            runs.create(thread_id=thread_id, assistant_id=assistant.id, metadata={"scenario": "hold=1"})
-        otel.exporter.clear()
-        gc.collect()
-        grown = instrumentation_memory(tracemalloc.take_snapshot()) - baseline
-        tracemalloc.stop()
-        assert otel.instrumentor.tracker.tracked == 50
         tracker = otel.instrumentor.tracker
-        assert len(tracker._ended_ids) <= 50 and len(tracker._deadlines) <= 2 * 50 + 64
-        # 1000 more runs, each evicting an older one: holding on to anything per run (a span is
-        # about 2 KB) would show here; what remains is allocator noise of a few hundred KB at most
-        assert grown < 1000 * 300, grown
+        assert tracker.tracked == 50
+        assert len(tracker._ended_ids) <= 50
+        assert len(tracker._deadlines) <= 2 * 50 + 64
+        # nothing of an evicted run stays alive: neither its state nor its span
+        assert live(RunState) == 50
+        assert live(SdkSpan) == 50
     finally:
         otel.close()
+    assert live(RunState) == 0
 
 
 def test_run_nests_under_the_app_span(otel: Otel, client: Any, assistant: Any) -> None:

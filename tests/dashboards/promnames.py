@@ -1,0 +1,123 @@
+"""What Prometheus sees of the contract's instruments.
+
+Each instrument of the contract table is created with the table's name, kind and unit and recorded
+with the table's attributes, then read back through opentelemetry-exporter-prometheus. The result is
+kept as ``fixtures/contract_metrics.prom``; ``python -m tests.dashboards.promnames`` rewrites it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.sdk.metrics import MeterProvider
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from . import contract
+
+FIXTURE = Path(__file__).parent / "fixtures" / "contract_metrics.prom"
+
+HEADER = (
+    "# The contract's instruments (shared/CONTRACT.md, section 3) as exposed by\n"
+    "# opentelemetry-exporter-prometheus. Rewritten by: python -m tests.dashboards.promnames\n"
+)
+
+# A plausible value for every attribute the table names; error.type is left off one point per
+# instrument because the instrumentation records it only on failures.
+VALUES = {
+    "openai.assistants.run.status": "failed",
+    "error.type": "server_error",
+    "gen_ai.response.model": "gpt-4o",
+    "gen_ai.request.model": "gpt-4o",
+    "gen_ai.agent.name": "helpdesk",
+    "gen_ai.provider.name": "openai",
+    "openai.assistants.run_step.type": "tool_calls",
+    "openai.assistants.run_step.status": "completed",
+    "gen_ai.tool.name": "get_weather",
+    "gen_ai.tool.type": "function",
+    "gen_ai.token.type": "input",
+    "gen_ai.operation.name": "invoke_agent",
+    "server.address": "api.openai.com",
+}
+
+DURATION_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 1200]
+
+
+def _histogram_advice(instrument: contract.Instrument) -> list[float] | None:
+    if instrument.unit == "s":
+        return DURATION_BUCKETS
+    if instrument.unit == "{token}":
+        return [float(4**i) for i in range(14)]
+    return None  # the contract sets none for polls; the SDK default is enough to learn the names
+
+
+def exposition(instruments: list[contract.Instrument] | None = None) -> str:
+    """Prometheus text exposition of one recording of every contract instrument."""
+    others = {family.name for family in REGISTRY.collect()}
+    try:
+        registry = CollectorRegistry()
+        reader = PrometheusMetricReader(disable_target_info=True, registry=registry)
+    except TypeError:  # exporters before the registry keyword (2026) always use the global registry
+        registry = REGISTRY
+        reader = PrometheusMetricReader(disable_target_info=True)
+    provider = MeterProvider(metric_readers=[reader])
+    meter = provider.get_meter("otel_assistants", "0.0.0")
+    try:
+        for instrument in instruments if instruments is not None else contract.instruments():
+            full = {key: VALUES[key] for key in instrument.attributes}
+            points = [full]
+            if "error.type" in full:
+                points.append({k: v for k, v in full.items() if k != "error.type"})
+            if instrument.kind == "counter":
+                counter = meter.create_counter(instrument.name, unit=instrument.unit)
+                for attrs in points:
+                    counter.add(1, attrs)
+            elif instrument.kind == "up-down counter":
+                updown = meter.create_up_down_counter(instrument.name, unit=instrument.unit)
+                for attrs in points:
+                    updown.add(1, attrs)
+            elif instrument.kind == "histogram":
+                histogram = meter.create_histogram(
+                    instrument.name,
+                    unit=instrument.unit,
+                    explicit_bucket_boundaries_advisory=_histogram_advice(instrument),
+                )
+                for attrs in points:
+                    histogram.record(3, attrs)
+            else:
+                raise AssertionError(f"unknown instrument kind in the contract: {instrument.kind!r}")
+        text = generate_latest(registry).decode()
+    finally:
+        provider.shutdown()
+    # Keep only the reader's families: the global registry also holds process and GC metrics.
+    blocks = ["# HELP " + block for block in text.split("# HELP ") if block]
+    return "".join(block for block in blocks if block.split(maxsplit=3)[2].removesuffix("_total") not in others)
+
+
+def families(text: str) -> dict[str, tuple[str, frozenset[tuple[str, frozenset[str]]]]]:
+    """family -> (type, {(sample name, label names)}), the part of an exposition the tests compare."""
+    found: dict[str, tuple[str, frozenset[tuple[str, frozenset[str]]]]] = {}
+    for family in text_string_to_metric_families(text):
+        samples = frozenset((s.name, frozenset(s.labels)) for s in family.samples)
+        found[family.name] = (family.type, samples)
+    return found
+
+
+def series_labels(text: str) -> dict[str, set[str]]:
+    """sample name (e.g. ``openai_assistants_run_duration_seconds_bucket``) -> label names it carries."""
+    labels: dict[str, set[str]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels.setdefault(sample.name, set()).update(sample.labels)
+    return labels
+
+
+def main() -> None:
+    FIXTURE.parent.mkdir(parents=True, exist_ok=True)
+    FIXTURE.write_text(HEADER + exposition())
+    print(f"wrote {FIXTURE}")
+
+
+if __name__ == "__main__":
+    main()

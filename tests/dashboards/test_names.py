@@ -1,0 +1,144 @@
+"""Every series and label the dashboards and rules use exists in the contract and in Prometheus."""
+
+from __future__ import annotations
+
+import re
+from types import ModuleType
+
+import pytest
+
+from . import contract, support
+
+# Labels Prometheus or the exporter add, and the histogram bucket label.
+ADDED_LABELS = {"job", "instance", "le", "otel_scope_name", "otel_scope_version", "otel_scope_schema_url"}
+# Series Prometheus itself makes.
+PROMETHEUS_SERIES = {"ALERTS"}
+
+
+@pytest.fixture(scope="module")
+def instruments() -> list[contract.Instrument]:
+    if not contract.CONTRACT.is_file():
+        support.missing(f"the telemetry contract is not at {contract.CONTRACT}")
+    return contract.instruments()
+
+
+@pytest.fixture(scope="module")
+def exposed() -> dict[str, set[str]]:
+    """sample name -> labels, from the recorded fixture."""
+    pytest.importorskip("prometheus_client")
+    return promnames().series_labels(promnames().FIXTURE.read_text())
+
+
+def promnames() -> ModuleType:
+    # Imported late: the module needs the exporter, which only the dashboards extra brings.
+    try:
+        from . import promnames as module
+    except ImportError as error:
+        support.missing(f"opentelemetry-exporter-prometheus is needed ({error})")
+        raise AssertionError("unreachable") from error
+    return module
+
+
+def test_the_fixture_is_what_the_exporter_produces(instruments: list[contract.Instrument]) -> None:
+    module = promnames()
+
+    def essentials(text: str) -> dict[str, tuple[str, frozenset[tuple[str, frozenset[str]]]]]:
+        # Scope labels may come and go with exporter releases without touching any query.
+        return {
+            name: (kind, frozenset((sample, labels - ADDED_LABELS) for sample, labels in samples))
+            for name, (kind, samples) in module.families(text).items()
+        }
+
+    fresh = essentials(module.exposition(instruments))
+    recorded = essentials(module.FIXTURE.read_text())
+    assert fresh == recorded, "the exporter names things differently now: python -m tests.dashboards.promnames"
+
+
+def test_each_contract_instrument_is_one_family_in_the_fixture(instruments: list[contract.Instrument]) -> None:
+    module = promnames()
+    recorded = module.families(module.FIXTURE.read_text())
+    kinds = {"counter": "counter", "up-down counter": "gauge", "histogram": "histogram"}
+    assert len(recorded) == len(instruments)
+    for instrument in instruments:
+        base = instrument.name.replace(".", "_")
+        matches = [
+            name for name, (kind, _) in recorded.items() if name.startswith(base) and kind == kinds[instrument.kind]
+        ]
+        assert len(matches) == 1, (instrument.name, sorted(recorded))
+        _, samples = recorded[matches[0]]
+        labels = set().union(*(names for _, names in samples)) - ADDED_LABELS
+        assert labels == {a.replace(".", "_") for a in instrument.attributes}, instrument.name
+
+
+def test_contract_buckets_reach_past_run_expiry() -> None:
+    if not contract.CONTRACT.is_file():
+        support.missing(f"the telemetry contract is not at {contract.CONTRACT}")
+    buckets = contract.duration_buckets()
+    assert max(buckets) > 600
+    # Thresholds on histogram quantiles sit on bucket boundaries, where interpolation is exact.
+    queue = [r for r in support.prometheus_rules() if r["alert"] == "AssistantsRunQueueTimeHigh"]
+    threshold = float(re.search(r"\n> ([\d.]+)", queue[0]["expr"]).group(1))  # type: ignore[union-attr]
+    assert threshold in buckets
+
+
+def _expressions() -> list[tuple[str, str]]:
+    found = [
+        (f"{name}: {title} {ref}", expr)
+        for name, board in support.dashboards().items()
+        for title, ref, expr in support.panel_queries(board)
+    ]
+    for name, board in support.dashboards().items():
+        for variable in board["templating"]["list"]:
+            match = re.fullmatch(r"label_values\((.*), (\w+)\)", str(variable.get("query", "")))
+            if match:
+                found.append((f"{name}: variable {variable['name']}", match.group(1)))
+        for annotation in board["annotations"]["list"]:
+            if annotation.get("expr"):
+                found.append((f"{name}: annotation {annotation['name']}", annotation["expr"]))
+    found += [(f"rule {r['alert']} {r['labels']['severity']}", r["expr"]) for r in support.prometheus_rules()]
+    found += [(f"grafana rule {r['title']}", r["data"][0]["model"]["expr"]) for r in support.grafana_rules()]
+    sources = support.load_yaml(support.DASHBOARDS / "provisioning/datasources/otel-assistants.yml")
+    for source in sources["datasources"]:
+        for query in source["jsonData"].get("tracesToMetrics", {}).get("queries", []):
+            found.append((f"datasource {source['name']}: {query['name']}", query["query"].replace("$$__tags", "")))
+    return found
+
+
+def test_every_series_and_label_used_exists(
+    instruments: list[contract.Instrument], exposed: dict[str, set[str]]
+) -> None:
+    contract_bases = {i.name.replace(".", "_") for i in instruments}
+    problems = []
+    for where, expr in _expressions():
+        series, grouping = support.promql_names(support.substitute(expr))
+        assert series, f"{where}: no series in {expr!r}"
+        available: set[str] = set(ADDED_LABELS)
+        for name, labels in series.items():
+            if name in PROMETHEUS_SERIES:
+                available |= {"alertname", "alertstate"}
+                continue
+            if name not in exposed:
+                problems.append(f"{where}: {name} is not a series the exporter makes")
+                continue
+            if not any(name.startswith(base) for base in contract_bases):
+                problems.append(f"{where}: {name} is not a contract instrument")
+            unknown = labels - exposed[name] - ADDED_LABELS
+            if unknown:
+                problems.append(f"{where}: {name} has no label {sorted(unknown)}")
+            available |= exposed[name]
+        if grouping - available:
+            problems.append(f"{where}: groups by labels no series has: {sorted(grouping - available)}")
+    assert not problems, "\n".join(problems)
+
+
+def test_dashgen_names_are_the_fixture_names(exposed: dict[str, set[str]]) -> None:
+    support.generator()
+    from dashgen import promql  # put on sys.path by support.generator()
+
+    for constant in ("RUNS", "RUNS_ACTIVE"):
+        assert getattr(promql, constant) in exposed
+    for constant in (
+        "RUN_DURATION", "QUEUE_DURATION", "RUN_POLLS", "STEP_DURATION", "TOOL_DURATION", "TOKEN_USAGE",
+        "OPERATION_DURATION", "TIME_TO_FIRST_CHUNK",
+    ):  # fmt: skip
+        assert f"{getattr(promql, constant)}_bucket" in exposed, constant
