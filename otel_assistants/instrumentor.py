@@ -62,7 +62,7 @@ class AssistantsInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
         self._settings = Settings.resolve(**kwargs)
         telemetry = Telemetry(kwargs.get("tracer_provider"), kwargs.get("meter_provider"))
-        self._tracker = RunTracker(telemetry, self._settings.max_tracked_runs)
+        self._tracker = RunTracker(telemetry, self._settings)
         interceptor = Interceptor(self._tracker, telemetry, (BaseAzureClient,))
         wrap_function_wrapper(_BASE_CLIENT, "SyncAPIClient.request", interceptor.sync_request)
         wrap_function_wrapper(_BASE_CLIENT, "AsyncAPIClient.request", interceptor.async_request)

@@ -13,7 +13,7 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled, suppress_instrumentation
 from opentelemetry.trace import Span, SpanKind
 
 from . import attributes as a
@@ -24,6 +24,9 @@ from .spans import mark_exception, now_ns, set_present
 from .streams import observe_run_stream
 from .telemetry import Telemetry
 from .tracker import ClientInfo, RunState, RunTracker
+
+STEP_FETCH_TIMEOUT_S = 10.0
+FILE_SEARCH_CONTENT = "step_details.tool_calls[*].file_search.results[*].content"
 
 
 class Call:
@@ -62,7 +65,10 @@ class Interceptor:
             raise
         finally:
             self._detach(call)
-        return self._succeeded(call, result)
+        result, ended = self._succeeded(call, result)
+        if ended is not None:
+            self._fetch_steps(instance, ended)
+        return result
 
     async def async_request(self, wrapped: Callable[..., Awaitable[Any]], instance: Any, args: tuple,
                             kwargs: dict) -> Any:
@@ -76,7 +82,10 @@ class Interceptor:
             raise
         finally:
             self._detach(call)
-        return self._succeeded(call, result)
+        result, ended = self._succeeded(call, result)
+        if ended is not None:
+            await self._fetch_steps_async(instance, ended)
+        return result
 
     # before the request ----------------------------------------------------------------------
 
@@ -101,7 +110,7 @@ class Interceptor:
                 call.token = otel_context.attach(run_context)
         else:
             if target.operation == "submit_tool_outputs":
-                self._tracker.tool_outputs_submitted(target.run_id, _submitted_call_ids(body))
+                self._tracker.tool_outputs_submitted(target.run_id, _submitted_outputs(body))
             call.span = self._start_operation(call)
             call.token = otel_context.attach(trace.set_span_in_context(call.span))
         return call
@@ -131,7 +140,7 @@ class Interceptor:
                 name = f"{name} {agent_name}"
         parent = self._tracker.context_for(target.run_id)  # run operations are children of the run
         call.start_ns = now_ns()
-        return self._telemetry.tracer.start_span(
+        span = self._telemetry.tracer.start_span(
             name, context=parent, kind=SpanKind.CLIENT, start_time=call.start_ns,
             attributes={key: value for key, value in {
                 a.OPERATION_NAME: target.operation,
@@ -149,6 +158,15 @@ class Interceptor:
                 a.SERVER_PORT: call.client.port,
             }.items() if value is not None},
         )
+        capture = self._tracker.capture
+        if capture.enabled and span.is_recording():
+            if target.operation in ("create_agent", "update_agent"):
+                set_present(span, {a.SYSTEM_INSTRUCTIONS: capture.system_instructions(body.get("instructions"))})
+            elif target.operation == "create_thread":
+                set_present(span, {a.INPUT_MESSAGES: capture.input_messages(body.get("messages"))})
+            elif target.operation == "create_message":
+                set_present(span, {a.INPUT_MESSAGES: capture.input_messages([body])})
+        return span
 
     # after the request -----------------------------------------------------------------------
 
@@ -175,11 +193,15 @@ class Interceptor:
             error_type = mark_exception(call.span, error)
             self._end_operation(call, error_type)
 
-    def _succeeded(self, call: Call, result: Any) -> Any:
+    def _succeeded(self, call: Call, result: Any) -> tuple[Any, RunState | None]:
+        """Hand the result to the tracker; returns it (a stream behind its proxy) and the run to
+        fetch steps for, when this response ended a polled run."""
+        ended = None
         try:
             if call.stream and _is_event_stream(result):
-                return self._observe_stream(call, result)
-            self._observe(call, result)
+                result = self._observe_stream(call, result)
+            else:
+                ended = self._observe(call, result)
         except Exception as error:
             report("observe", error)
         finally:
@@ -188,7 +210,7 @@ class Interceptor:
                     self._end_operation(call, None)
                 except Exception as error:
                     report("end_operation", error)
-        return result
+        return result, ended
 
     def _observe_stream(self, call: Call, stream: Any) -> Any:
         """A run-event stream: handed back behind a transparent proxy that shows events to the tracker."""
@@ -199,29 +221,61 @@ class Interceptor:
         start = call.run.start_ns if call.run is not None else call.start_ns
         return observe_run_stream(self._tracker, run, start, stream)
 
-    def _observe(self, call: Call, result: Any) -> None:
+    def _observe(self, call: Call, result: Any) -> RunState | None:
         payload = _payload(result)
         if payload is None:
-            return
+            return None
         target = call.route
         kind = target.kind
+        tracker = self._tracker
+        ended = None
         if kind is Kind.RUN_CREATE:
             assert call.run is not None
-            self._tracker.created(call.run, payload)
+            ended = tracker.created(call.run, payload)
         elif kind is Kind.RUN_POLL:
-            self._tracker.observe(payload, poll=True, discover=True, client=call.client)
+            ended = tracker.observe(payload, poll=True, discover=True, client=call.client)
         elif target.operation in ("submit_tool_outputs", "cancel_run", "update_run"):
-            self._tracker.observe(payload)
+            ended = tracker.observe(payload)
         elif target.operation == "list_runs":
             for run in f.items(payload, "data"):
-                self._tracker.observe(run)
+                tracker.observe(run)  # a run a listing shows ended gets no step fetch: one listing, one request
+        elif target.operation == "list_run_steps":
+            tracker.steps_seen(target.run_id, f.items(payload, "data"))
+        elif target.operation == "retrieve_run_step":
+            tracker.steps_seen(target.run_id, [payload])
         elif target.operation in ("create_agent", "retrieve_agent", "update_agent"):
-            self._tracker.learn_agent(f.text(payload, "id"), f.text(payload, "name"))
+            tracker.learn_agent(f.text(payload, "id"), f.text(payload, "name"))
         elif target.operation == "list_agents":
             for assistant in f.items(payload, "data"):
-                self._tracker.learn_agent(f.text(assistant, "id"), f.text(assistant, "name"))
+                tracker.learn_agent(f.text(assistant, "id"), f.text(assistant, "name"))
         if call.span is not None:
             self._describe_result(call, payload)
+        return ended
+
+    def _fetch_steps(self, client: Any, run: RunState) -> None:
+        """``run_steps=fetch``: one step listing (all pages) for a polled run that just ended."""
+        try:
+            with suppress_instrumentation():
+                pages = client.beta.threads.runs.steps.list(run.run_id, **self._step_query(run))
+                steps = list(pages)
+            self._tracker.steps_seen(run.run_id, steps)
+        except Exception as error:
+            report("fetch_steps", error)
+
+    async def _fetch_steps_async(self, client: Any, run: RunState) -> None:
+        try:
+            with suppress_instrumentation():
+                pages = client.beta.threads.runs.steps.list(run.run_id, **self._step_query(run))
+                steps = [step async for step in pages]
+            self._tracker.steps_seen(run.run_id, steps)
+        except Exception as error:
+            report("fetch_steps", error)
+
+    def _step_query(self, run: RunState) -> dict[str, Any]:
+        query: dict[str, Any] = {"thread_id": run.thread_id, "limit": 100, "timeout": STEP_FETCH_TIMEOUT_S}
+        if self._tracker.capture.enabled:  # file_search result text is only sent when asked for
+            query["extra_query"] = {"include[]": FILE_SEARCH_CONTENT}
+        return query
 
     def _describe_result(self, call: Call, payload: Any) -> None:
         """The ids a create answered with."""
@@ -235,9 +289,14 @@ class Interceptor:
             "upload_file": a.FILE_ID,
             "create_vector_store_file": a.FILE_ID,
         }.get(operation)
+        assert call.span is not None
         if created is not None and object_id is not None:
-            assert call.span is not None
             set_present(call.span, {created: object_id})
+        capture = self._tracker.capture
+        if capture.enabled and operation in ("list_messages", "retrieve_message"):
+            messages = f.items(payload, "data") if operation == "list_messages" else [payload]
+            replies = [m for m in messages if f.text(m, "role") == "assistant"]
+            set_present(call.span, {a.OUTPUT_MESSAGES: capture.output_messages(replies)})
 
     def _end_operation(self, call: Call, error_type: str | None) -> None:
         span = call.span
@@ -273,11 +332,12 @@ def _is_event_stream(result: Any) -> bool:
     return hasattr(result, "response") and (hasattr(result, "__next__") or hasattr(result, "__anext__"))
 
 
-def _submitted_call_ids(body: dict[str, Any]) -> list[str]:
+def _submitted_outputs(body: dict[str, Any]) -> dict[str, Any]:
+    """tool_call_id -> output of a submit_tool_outputs request."""
     outputs = body.get("tool_outputs")
     if not isinstance(outputs, (list, tuple)):
-        return []
-    return [call_id for call_id in (f.text(item, "tool_call_id") for item in outputs) if call_id]
+        return {}
+    return {call_id: f.get(item, "output") for item in outputs if (call_id := f.text(item, "tool_call_id"))}
 
 
 def _text(value: Any) -> str | None:

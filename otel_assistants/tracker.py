@@ -18,10 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, Status, StatusCode
 
 from . import attributes as a
 from . import fields as f
+from . import steps as step_spans
+from .config import Settings
+from .content import Capture
 from .spans import mark_exception, now_ns, set_present
 from .telemetry import Telemetry
 
@@ -53,6 +56,23 @@ class ToolCall:
 
 
 @dataclass(eq=False)
+class OpenStep:
+    span: Span
+    start_ns: int
+
+
+class EndedRun:
+    """What is kept of a run after it ended: enough to place steps the app lists later, and no
+    more (the span's context, not the span)."""
+
+    __slots__ = ("span_context", "steps")
+
+    def __init__(self, span_context: SpanContext, steps: set[str]) -> None:
+        self.span_context = span_context
+        self.steps = steps
+
+
+@dataclass(eq=False)
 class RunState:
     span: Span
     context: Any
@@ -74,17 +94,25 @@ class RunState:
     last_error_code: str | None = None
     tools: dict[str, ToolCall] = field(default_factory=dict)
     ended: bool = False
+    streamed: bool = False
     first_chunk_seen: bool = False
+    open_steps: dict[str, OpenStep] = field(default_factory=dict)
+    done_steps: set[str] = field(default_factory=set)
+    outputs: list[Any] = field(default_factory=list)  # the assistant's messages, kept only with capture on
     key: Any = None  # run id once known; a placeholder until the create answers
 
 
 class RunTracker:
-    def __init__(self, telemetry: Telemetry, max_tracked_runs: int) -> None:
+    def __init__(self, telemetry: Telemetry, settings: Settings) -> None:
         self._telemetry = telemetry
-        self._cap = max_tracked_runs
+        self._cap = settings.max_tracked_runs
+        self._fetch_steps = settings.run_steps == "fetch"
+        self._steps_enabled = settings.run_steps != "off"
+        self.capture = Capture(settings.capture_content, settings.max_content_length)
         self._lock = threading.RLock()
         self._runs: OrderedDict[Any, RunState] = OrderedDict()  # oldest first, for eviction
-        self._ended_ids: OrderedDict[str, None] = OrderedDict()  # so a late retrieve makes no new span
+        # Runs that ended recently: a late retrieve makes no new span, late step listings find their parent.
+        self._ended: OrderedDict[str, EndedRun] = OrderedDict()
         self._agent_names: OrderedDict[str, str] = OrderedDict()
         self._deadlines: list[tuple[float, int, Any]] = []  # (deadline, tiebreak, run key)
         self._sequence = itertools.count()
@@ -116,29 +144,37 @@ class RunTracker:
                 a.SERVER_PORT: client.port,
             }),
         )
+        if self.capture.enabled and span.is_recording():
+            thread = body.get("thread")
+            messages = list(body.get("additional_messages") or []) + list(f.items(thread, "messages"))
+            set_present(span, {
+                a.SYSTEM_INSTRUCTIONS: self.capture.system_instructions(body.get("instructions"),
+                                                                        body.get("additional_instructions")),
+                a.INPUT_MESSAGES: self.capture.input_messages(messages),
+            })
         state = RunState(
             span=span, context=trace.set_span_in_context(span), start_ns=start, client=client,
             deadline=time.time() + DEFAULT_RUN_LIFETIME_S + ABANDON_GRACE_S, thread_id=thread_id,
-            assistant_id=assistant_id, agent_name=name, request_model=request_model,
+            assistant_id=assistant_id, agent_name=name, request_model=request_model, streamed=stream,
         )
         self._register(object(), state)
         return state
 
-    def created(self, state: RunState, run: Any) -> None:
+    def created(self, state: RunState, run: Any) -> RunState | None:
         """The create request answered with the run: from now on it is known by its id."""
         run_id = f.text(run, "id")
         if run_id is None:
-            return
+            return None
         with self._lock:
             if state.ended or state.run_id is not None:
-                return
+                return None
             if run_id in self._runs:  # the same run reported twice: keep the first span
-                return
+                return None
             self._runs.pop(state.key, None)
             state.run_id = state.key = run_id
             self._runs[run_id] = state
             self._schedule(state)  # its deadline entry was filed under the placeholder key
-        self.observe(run, state=state)
+        return self.observe(run, state=state)
 
     def fail(self, state: RunState, error: BaseException) -> None:
         """The SDK raised for this run's own request or stream: the run span ends with the exception."""
@@ -153,18 +189,79 @@ class RunTracker:
         if not isinstance(name, str) or state.ended:
             return
         if name.startswith("thread.run.step."):
-            return  # run steps are described once a step completes (see steps)
-        if name.startswith("thread.run."):
+            self._stream_step(state, name, data)
+        elif name.startswith("thread.run."):
             if state.run_id is None:
                 self.created(state, data)
             else:
                 self.observe(data, state=state)
+        elif name == "thread.message.completed":
+            self.message_completed(state, data)
         elif name == "thread.message.delta" and not state.first_chunk_seen:
             state.first_chunk_seen = True
             self._telemetry.time_to_first_chunk.record(
                 max(now_ns() - request_start_ns, 0) / 1e9,
                 _drop_none({a.OPERATION_NAME: a.INVOKE_AGENT, a.RESPONSE_MODEL: state.response_model}),
             )
+
+    def _stream_step(self, state: RunState, name: str, step: Any) -> None:
+        """Steps seen live: spans with the times the client saw them start and end."""
+        step_id = f.text(step, "id")
+        if step_id is None or not self._steps_enabled:
+            return
+        if name == "thread.run.step.created":
+            with self._lock:
+                if state.ended or step_id in state.open_steps or step_id in state.done_steps:
+                    return
+                start = now_ns()
+                span = step_spans.start_step_span(self._telemetry, state.context, step, start)
+                state.open_steps[step_id] = OpenStep(span, start)
+            return
+        if f.text(step, "status") not in step_spans.TERMINAL_STEP_STATUSES:
+            return
+        with self._lock:
+            open_step = state.open_steps.pop(step_id, None)
+            if open_step is None or step_id in state.done_steps:
+                return
+            state.done_steps.add(step_id)
+        step_spans.end_step_span(self._telemetry, self.capture, open_step.span, step, open_step.start_ns, now_ns())
+
+    def message_completed(self, state: RunState, message: Any) -> None:
+        if self.capture.enabled and not state.ended and f.text(message, "role") == "assistant":
+            state.outputs.append(message)
+
+    def steps_seen(self, run_id: str | None, steps: list[Any], state: RunState | None = None) -> None:
+        """Steps from a listing, a retrieve or the step fetch: finished ones not yet described get
+        spans with the server's times, under their run's span (even when the run already ended)."""
+        if not self._steps_enabled or not steps:
+            return
+        with self._lock:
+            if state is None:
+                state = self._runs.get(run_id) if run_id else None
+            if state is not None:
+                parent, done = state.context, state.done_steps
+            else:
+                ended = self._ended.get(run_id) if run_id else None
+                if ended is None:
+                    return  # a run this process never tracked: no parent to put the steps under
+                parent, done = self.context_for(run_id), ended.steps
+            fresh = []
+            for step in steps:
+                step_id = f.text(step, "id")
+                finished = f.text(step, "status") in step_spans.TERMINAL_STEP_STATUSES
+                if step_id is None or step_id in done or not finished:
+                    continue
+                if state is not None and step_id in state.open_steps:
+                    continue  # a stream is describing it live
+                done.add(step_id)
+                fresh.append(step)
+        now = now_ns()
+        for step in sorted(fresh, key=lambda s: f.integer(s, "created_at") or 0):
+            times = step_spans.server_times(step, now)
+            if times is None:
+                continue
+            span = step_spans.start_step_span(self._telemetry, parent, step, times[0])
+            step_spans.end_step_span(self._telemetry, self.capture, span, step, times[0], times[1])
 
     def stream_stopped(self, state: RunState, *, error: BaseException | None) -> None:
         """A run's stream stopped. A run waiting for tool outputs stays open; any other run that
@@ -181,25 +278,27 @@ class RunTracker:
         self._finish(state, error_type=a.ERROR_ABANDONED)
 
     def mark_streamed(self, state: RunState) -> None:
+        state.streamed = True
         if state.span.is_recording():
             state.span.set_attribute(a.REQUEST_STREAM, True)
 
     def observe(self, run: Any, *, state: RunState | None = None, poll: bool = False,
-                discover: bool = False, client: ClientInfo | None = None) -> None:
+                discover: bool = False, client: ClientInfo | None = None) -> RunState | None:
         """Any Run object the client received. ``discover`` lets a retrieve start tracking a
-        run created elsewhere; list results only update runs already tracked."""
+        run created elsewhere; list results only update runs already tracked. Returns the run
+        when this observation ended it and its steps should be fetched."""
         run_id = f.text(run, "id")
         if run_id is None:
-            return
+            return None
         with self._lock:
             if state is None:
                 state = self._runs.get(run_id)
             if state is None:
-                if not discover or client is None or run_id in self._ended_ids:
-                    return
+                if not discover or client is None or run_id in self._ended:
+                    return None
                 state = self._discover(run, run_id, client)
             if state.ended:
-                return
+                return None
             if poll:
                 state.poll_count += 1
             status = self._update(state, run)
@@ -208,8 +307,10 @@ class RunTracker:
             terminal = status in a.TERMINAL_STATUSES
             if terminal:
                 self._claim(state)
-        if terminal:
-            self._finish(state)
+        if not terminal:
+            return None
+        self._finish(state)
+        return state if self._fetch_steps and not state.streamed else None
 
     def poll_failed(self, run_id: str | None, error: BaseException) -> None:
         """A retrieve raised: the run goes on server-side, so the span records it and stays open."""
@@ -217,25 +318,32 @@ class RunTracker:
         if state is not None and state.span.is_recording():
             state.span.record_exception(error)
 
-    def tool_outputs_submitted(self, run_id: str | None, call_ids: list[str]) -> None:
-        """submit_tool_outputs is being sent: the app's work on these calls is done."""
+    def tool_outputs_submitted(self, run_id: str | None, outputs: dict[str, Any]) -> None:
+        """submit_tool_outputs is being sent: the app's work on these calls (id -> output) is done."""
         end = now_ns()
-        closed: list[ToolCall] = []
+        closed: list[tuple[ToolCall, Any]] = []
         with self._lock:
             state = self._runs.get(run_id) if run_id else None
             if state is None or state.ended:
                 return
-            for call_id in call_ids:
+            for call_id, output in outputs.items():
                 call = state.tools.pop(call_id, None)
                 if call is not None:
-                    closed.append(call)
-        for call in closed:
+                    closed.append((call, output))
+        for call, output in closed:
+            result = self.capture.text(output)
+            if result is not None and call.span.is_recording():
+                call.span.set_attribute(a.TOOL_CALL_RESULT, result)
             self._end_tool(call, end, None)
 
     def context_for(self, run_id: str | None) -> Any:
-        """The context whose current span is the run's, for spans made on its behalf anywhere."""
+        """The context whose current span is the run's, for spans made on its behalf anywhere,
+        also after the run ended."""
         state = self._lookup(run_id)
-        return state.context if state is not None else None
+        if state is not None:
+            return state.context
+        ended = self._ended.get(run_id) if run_id is not None else None
+        return trace.set_span_in_context(NonRecordingSpan(ended.span_context)) if ended is not None else None
 
     def learn_agent(self, assistant_id: str | None, name: str | None) -> None:
         if assistant_id is None or name is None:
@@ -378,14 +486,18 @@ class RunTracker:
             kind = f.text(call, "type") or "function"
             name = f.text(f.get(call, "function"), "name") or kind
             tool_type = TOOL_TYPES.get(kind, kind)
+            attributes = {
+                a.OPERATION_NAME: a.EXECUTE_TOOL,
+                a.TOOL_CALL_ID: call_id,
+                a.TOOL_NAME: name,
+                a.TOOL_TYPE: tool_type,
+            }
+            arguments = self.capture.text(f.get(f.get(call, "function"), "arguments"))
+            if arguments is not None:
+                attributes[a.TOOL_CALL_ARGUMENTS] = arguments
             span = self._telemetry.tracer.start_span(
                 f"{a.EXECUTE_TOOL} {name}", context=state.context, kind=SpanKind.INTERNAL, start_time=start,
-                attributes={
-                    a.OPERATION_NAME: a.EXECUTE_TOOL,
-                    a.TOOL_CALL_ID: call_id,
-                    a.TOOL_NAME: name,
-                    a.TOOL_TYPE: tool_type,
-                },
+                attributes=attributes,
             )
             state.tools[call_id] = ToolCall(span, start, name, tool_type)
 
@@ -395,9 +507,9 @@ class RunTracker:
         if self._runs.get(state.key) is state:
             del self._runs[state.key]
         if state.run_id is not None:
-            self._ended_ids[state.run_id] = None
-            while len(self._ended_ids) > self._cap:
-                self._ended_ids.popitem(last=False)
+            self._ended[state.run_id] = EndedRun(state.span.get_span_context(), state.done_steps)
+            while len(self._ended) > self._cap:
+                self._ended.popitem(last=False)
 
     def _end(self, state: RunState, error: BaseException) -> None:
         with self._lock:
@@ -413,6 +525,10 @@ class RunTracker:
         for call in state.tools.values():
             self._end_tool(call, end, a.ERROR_TOOL_OUTPUT_NOT_SUBMITTED)
         state.tools.clear()
+        for step_id, open_step in list(state.open_steps.items()):  # a stream that stopped mid-step
+            state.done_steps.add(step_id)
+            step_spans.end_step_span(self._telemetry, self.capture, open_step.span, {}, open_step.start_ns, end)
+        state.open_steps.clear()
 
         span = state.span
         status = state.status
@@ -429,6 +545,9 @@ class RunTracker:
                 span.update_name(_run_span_name(state.agent_name))
                 span.set_attribute(a.AGENT_NAME, state.agent_name)
         usage = state.usage
+        if state.outputs:
+            set_present(span, {a.OUTPUT_MESSAGES: self.capture.output_messages(state.outputs)})
+            state.outputs.clear()
         set_present(span, {
             a.RUN_ID: state.run_id,
             a.RUN_STATUS: status,

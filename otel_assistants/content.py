@@ -1,0 +1,92 @@
+"""Opt-in content capture, in the GenAI semantic conventions' JSON message shapes.
+
+Every captured value goes through ``Capture``: when capture is off it returns None for
+everything, so no prompt, message, instruction, tool argument or output can reach telemetry.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from . import fields as f
+
+TRUNCATION_MARK = "…[truncated]"
+
+
+class Capture:
+    __slots__ = ("enabled", "limit")
+
+    def __init__(self, enabled: bool, limit: int) -> None:
+        self.enabled = enabled
+        self.limit = limit
+
+    def cut(self, value: str) -> str:
+        """At most ``limit`` characters of the value, marked when something was cut."""
+        if len(value) <= self.limit:
+            return value
+        return value[: self.limit] + TRUNCATION_MARK
+
+    def text(self, value: Any) -> str | None:
+        if not self.enabled or value is None:
+            return None
+        if not isinstance(value, str):
+            value = _to_json(value)
+        return self.cut(value)
+
+    def system_instructions(self, *instructions: Any) -> str | None:
+        if not self.enabled:
+            return None
+        parts = [self._text_part(text) for text in instructions if isinstance(text, str) and text]
+        return _to_json(parts) if parts else None
+
+    def input_messages(self, messages: Any) -> str | None:
+        """Messages sent to the assistant: dicts from a request body or message objects."""
+        if not self.enabled or not isinstance(messages, (list, tuple)):
+            return None
+        shaped = [self._message(message) for message in messages]
+        shaped = [message for message in shaped if message is not None]
+        return _to_json(shaped) if shaped else None
+
+    def output_messages(self, messages: list[Any]) -> str | None:
+        """The assistant's messages (Message objects or their JSON)."""
+        if not self.enabled:
+            return None
+        shaped = []
+        for message in messages:
+            one = self._message(message)
+            if one is None:
+                continue
+            status = f.text(message, "status")
+            one["finish_reason"] = "stop" if status in (None, "completed") else status
+            shaped.append(one)
+        return _to_json(shaped) if shaped else None
+
+    def _message(self, message: Any) -> dict[str, Any] | None:
+        role = f.text(message, "role")
+        if role is None:
+            return None
+        return {"role": role, "parts": self._parts(f.get(message, "content"))}
+
+    def _parts(self, content: Any) -> list[dict[str, Any]]:
+        if isinstance(content, str):
+            return [self._text_part(content)]
+        parts: list[dict[str, Any]] = []
+        for part in content if isinstance(content, (list, tuple)) else []:
+            kind = f.text(part, "type")
+            if kind == "text":
+                body = f.get(part, "text")
+                value = body if isinstance(body, str) else f.text(body, "value")
+                parts.append(self._text_part(value or ""))
+            elif kind in ("image_file", "image_url"):
+                detail = f.get(part, kind)
+                reference = f.text(detail, "file_id") or f.text(detail, "url")
+                parts.append({"type": kind, "content": self.cut(reference or "")})
+        return parts
+
+    def _text_part(self, text: str) -> dict[str, Any]:
+        return {"type": "text", "content": self.cut(text)}
+
+
+def _to_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)

@@ -1,0 +1,123 @@
+"""Run step spans and the built-in tool spans (code_interpreter, file_search) beneath them.
+
+The tracker decides when a step is described (live from a stream, from a listing, or from the
+step fetch) and makes sure each step is described once; this module only turns one step into
+its spans and metric points.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+from . import attributes as a
+from . import fields as f
+from .content import Capture
+from .telemetry import Telemetry
+
+STEP_END_FIELDS = {"completed": "completed_at", "failed": "failed_at", "cancelled": "cancelled_at",
+                   "expired": "expired_at"}
+TERMINAL_STEP_STATUSES = frozenset(STEP_END_FIELDS)
+BUILTIN_TOOLS = {"code_interpreter": "extension", "file_search": "datastore"}
+NS = 1_000_000_000
+
+
+def server_times(step: Any, now_ns: int) -> tuple[int, int] | None:
+    """A finished step's start and end from the server's timestamps (seconds)."""
+    created = f.integer(step, "created_at")
+    ended = f.integer(step, STEP_END_FIELDS.get(f.text(step, "status") or "", ""))
+    if created is None:
+        return None
+    start = min(created * NS, now_ns)
+    end = min(max(ended * NS if ended is not None else start, start), now_ns)
+    return start, end
+
+
+def start_step_span(telemetry: Telemetry, parent: Any, step: Any, start_ns: int) -> Span:
+    kind = f.text(step, "type") or "unknown"
+    return telemetry.tracer.start_span(
+        f"run_step {kind}", context=parent, kind=SpanKind.INTERNAL, start_time=start_ns,
+        attributes={a.RUN_STEP_TYPE: kind, **({a.RUN_STEP_ID: f.text(step, "id")} if f.text(step, "id") else {})},
+    )
+
+
+def end_step_span(telemetry: Telemetry, capture: Capture, span: Span, step: Any, start_ns: int,
+                  end_ns: int) -> None:
+    """Describe the step from its final object, add its built-in tool calls, end it, record it."""
+    kind = f.text(step, "type") or "unknown"
+    status = f.text(step, "status")
+    if span.is_recording():
+        if status is not None:
+            span.set_attribute(a.RUN_STEP_STATUS, status)
+        usage = f.get(step, "usage")
+        prompt, completion = f.integer(usage, "prompt_tokens"), f.integer(usage, "completion_tokens")
+        if prompt is not None:
+            span.set_attribute(a.USAGE_INPUT_TOKENS, prompt)
+        if completion is not None:
+            span.set_attribute(a.USAGE_OUTPUT_TOKENS, completion)
+        if status == "failed":
+            code = f.text(f.get(step, "last_error"), "code") or a.OTHER_VALUE
+            span.set_attribute(a.ERROR_TYPE, code)
+            span.set_status(Status(StatusCode.ERROR, code))
+    if kind == "tool_calls":
+        parent = trace.set_span_in_context(span)
+        error_type = (f.text(f.get(step, "last_error"), "code") or a.OTHER_VALUE) if status == "failed" else None
+        for call in f.items(f.get(step, "step_details"), "tool_calls"):
+            tool = f.text(call, "type")
+            if tool in BUILTIN_TOOLS:
+                _builtin_tool_span(telemetry, capture, parent, call, tool, start_ns, end_ns, error_type)
+    span.end(end_time=end_ns)
+    attributes = {a.RUN_STEP_TYPE: kind}
+    if status is not None:
+        attributes[a.RUN_STEP_STATUS] = status
+    telemetry.step_duration.record(max(end_ns - start_ns, 0) / NS, attributes)
+
+
+def _builtin_tool_span(telemetry: Telemetry, capture: Capture, parent: Any, call: Any, tool: str, start_ns: int,
+                       end_ns: int, error_type: str | None) -> None:
+    """A built-in tool call ran inside its step on the server: it spans the step."""
+    tool_type = BUILTIN_TOOLS[tool]
+    attributes: dict[str, Any] = {
+        a.OPERATION_NAME: a.EXECUTE_TOOL, a.TOOL_NAME: tool, a.TOOL_TYPE: tool_type,
+    }
+    call_id = f.text(call, "id")
+    if call_id is not None:
+        attributes[a.TOOL_CALL_ID] = call_id
+    details = f.get(call, tool)
+    if tool == "file_search":
+        results = f.items(details, "results")
+        attributes[a.FILE_SEARCH_RESULT_COUNT] = len(results)
+        found = capture.text(json.dumps([_search_result(capture, r) for r in results], ensure_ascii=False)) \
+            if results else None
+        if found is not None:
+            attributes[a.TOOL_CALL_RESULT] = found
+    else:
+        code = capture.text(f.text(details, "input"))
+        if code is not None:
+            attributes[a.TOOL_CALL_ARGUMENTS] = code
+        logs = [f.text(output, "logs") for output in f.items(details, "outputs") if f.text(output, "type") == "logs"]
+        result = capture.text("\n".join(log for log in logs if log)) if logs else None
+        if result is not None:
+            attributes[a.TOOL_CALL_RESULT] = result
+    span = telemetry.tracer.start_span(f"{a.EXECUTE_TOOL} {tool}", context=parent, kind=SpanKind.INTERNAL,
+                                       start_time=start_ns, attributes=attributes)
+    if error_type is not None and span.is_recording():
+        span.set_attribute(a.ERROR_TYPE, error_type)
+        span.set_status(Status(StatusCode.ERROR, error_type))
+    span.end(end_time=end_ns)
+    metric = {a.TOOL_NAME: tool, a.TOOL_TYPE: tool_type}
+    if error_type is not None:
+        metric[a.ERROR_TYPE] = error_type
+    telemetry.tool_duration.record(max(end_ns - start_ns, 0) / NS, metric)
+
+
+def _search_result(capture: Capture, result: Any) -> dict[str, Any]:
+    shaped: dict[str, Any] = {"file_id": f.text(result, "file_id"), "file_name": f.text(result, "file_name"),
+                              "score": f.number(result, "score")}
+    texts = [f.text(part, "text") for part in f.items(result, "content")]
+    if any(texts):
+        shaped["content"] = capture.cut("\n".join(t for t in texts if t))
+    return shaped
