@@ -129,8 +129,13 @@ def run_demo(out: TextIO = sys.stdout) -> int:
     return 0
 
 
-_SHOWN = ("openai.assistants.run.status", "error.type", "gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens",
-          "openai.assistants.run.poll_count", "gen_ai.tool.call.id", "openai.assistants.run_step.type")
+# attribute -> how the tree labels it
+_SHOWN = {
+    "openai.assistants.run.status": "status", "openai.assistants.run_step.status": "status", "error.type": "error",
+    "gen_ai.usage.input_tokens": "in", "gen_ai.usage.output_tokens": "out",
+    "openai.assistants.run.poll_count": "polls", "gen_ai.request.stream": "stream",
+    "openai.assistants.file_search.result_count": "results",
+}
 
 
 def render_traces(spans: list[Any]) -> str:
@@ -144,7 +149,7 @@ def render_traces(spans: list[Any]) -> str:
 
     def walk(span: Any, depth: int) -> None:
         duration = (span.end_time - span.start_time) / 1e6
-        details = " ".join(f"{k.rsplit('.', 1)[-1]}={span.attributes[k]}" for k in _SHOWN if k in span.attributes)
+        details = " ".join(f"{label}={span.attributes[key]}" for key, label in _SHOWN.items() if key in span.attributes)
         status = " ERROR" if span.status.status_code.name == "ERROR" else ""
         lines.append(f"{'  ' * depth}{span.name}  [{duration:.1f} ms]{status}  {details}".rstrip())
         for child in sorted(by_parent.get(span.context.span_id, []), key=lambda s: s.start_time):

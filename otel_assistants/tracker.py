@@ -65,10 +65,11 @@ class EndedRun:
     """What is kept of a run after it ended: enough to place steps the app lists later, and no
     more (the span's context, not the span)."""
 
-    __slots__ = ("span_context", "steps")
+    __slots__ = ("span_context", "start_ns", "steps")
 
-    def __init__(self, span_context: SpanContext, steps: set[str]) -> None:
+    def __init__(self, span_context: SpanContext, start_ns: int, steps: set[str]) -> None:
         self.span_context = span_context
+        self.start_ns = start_ns
         self.steps = steps
 
 
@@ -239,12 +240,12 @@ class RunTracker:
             if state is None:
                 state = self._runs.get(run_id) if run_id else None
             if state is not None:
-                parent, done = state.context, state.done_steps
+                parent, done, run_start = state.context, state.done_steps, state.start_ns
             else:
                 ended = self._ended.get(run_id) if run_id else None
                 if ended is None:
                     return  # a run this process never tracked: no parent to put the steps under
-                parent, done = self.context_for(run_id), ended.steps
+                parent, done, run_start = self.context_for(run_id), ended.steps, ended.start_ns
             fresh = []
             for step in steps:
                 step_id = f.text(step, "id")
@@ -260,8 +261,11 @@ class RunTracker:
             times = step_spans.server_times(step, now)
             if times is None:
                 continue
-            span = step_spans.start_step_span(self._telemetry, parent, step, times[0])
-            step_spans.end_step_span(self._telemetry, self.capture, span, step, times[0], times[1])
+            # Server times have whole seconds: keep the step inside its run's span.
+            start = max(times[0], run_start)
+            end = max(times[1], start)
+            span = step_spans.start_step_span(self._telemetry, parent, step, start)
+            step_spans.end_step_span(self._telemetry, self.capture, span, step, start, end)
 
     def stream_stopped(self, state: RunState, *, error: BaseException | None) -> None:
         """A run's stream stopped. A run waiting for tool outputs stays open; any other run that
@@ -507,7 +511,7 @@ class RunTracker:
         if self._runs.get(state.key) is state:
             del self._runs[state.key]
         if state.run_id is not None:
-            self._ended[state.run_id] = EndedRun(state.span.get_span_context(), state.done_steps)
+            self._ended[state.run_id] = EndedRun(state.span.get_span_context(), state.start_ns, state.done_steps)
             while len(self._ended) > self._cap:
                 self._ended.popitem(last=False)
 
