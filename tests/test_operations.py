@@ -1,0 +1,155 @@
+"""Operation spans, Azure clients, runs created elsewhere, retries and pagination."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+import pytest
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+from opentelemetry.trace import SpanKind, StatusCode
+
+from .harness import Otel
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+API_VERSION = "2024-05-01-preview"
+
+
+def vector_stores(client: Any) -> Any:
+    """Where the SDK keeps vector stores: under beta in early 1.x releases, top level later."""
+    return client.vector_stores if hasattr(client, "vector_stores") else client.beta.vector_stores
+
+
+def test_operation_spans_carry_their_ids(otel: Otel, client: Any) -> None:
+    assistant = client.beta.assistants.create(model="gpt-4o", name="ops")
+    thread = client.beta.threads.create()
+    message = client.beta.threads.messages.create(thread_id=thread.id, role="user", content="hi")
+    client.beta.assistants.retrieve(assistant.id)
+    client.beta.threads.retrieve(thread.id)
+    client.beta.threads.delete(thread.id)
+    create = otel.spans("create_agent")[0]
+    assert create.name == "create_agent ops"
+    assert create.kind is SpanKind.CLIENT
+    assert create.attributes["gen_ai.agent.id"] == assistant.id
+    assert create.attributes["gen_ai.agent.name"] == "ops"
+    assert create.attributes["gen_ai.request.model"] == "gpt-4o"
+    assert create.attributes["gen_ai.operation.name"] == "create_agent"
+    assert create.attributes["gen_ai.provider.name"] == "openai"
+    assert otel.spans("create_thread")[0].attributes["gen_ai.conversation.id"] == thread.id
+    created = otel.spans("create_message")[0].attributes
+    assert created["gen_ai.conversation.id"] == thread.id
+    assert created["openai.assistants.message.id"] == message.id
+    assert otel.spans("retrieve_agent")[0].attributes["gen_ai.agent.id"] == assistant.id
+    assert otel.spans("retrieve_thread")[0].attributes["gen_ai.conversation.id"] == thread.id
+    assert otel.spans("delete_thread")[0].attributes["gen_ai.conversation.id"] == thread.id
+
+
+def test_failed_operation(otel: Otel, client: Any) -> None:
+    with pytest.raises(openai.NotFoundError):
+        client.beta.threads.retrieve("thread_missing")
+    span = otel.spans("retrieve_thread")[0]
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["error.type"] == "openai.NotFoundError"
+    assert span.attributes["http.response.status_code"] == 404
+    assert [e.name for e in span.events] == ["exception"]
+    point = otel.points("gen_ai.client.operation.duration")[0]
+    assert point.attributes == {"gen_ai.operation.name": "retrieve_thread", "gen_ai.provider.name": "openai",
+                                "error.type": "openai.NotFoundError", "server.address": "127.0.0.1"}
+
+
+def test_vector_stores_and_files(otel: Otel, client: Any) -> None:
+    uploaded = client.files.create(file=("notes.txt", b"hello"), purpose="assistants")
+    store = vector_stores(client).create(name="docs")
+    vector_stores(client).files.create(vector_store_id=store.id, file_id=uploaded.id)
+    vector_stores(client).delete(store.id)
+    assert otel.spans("upload_file")[0].attributes["openai.assistants.file.id"] == uploaded.id
+    assert otel.spans("create_vector_store")[0].attributes["gen_ai.data_source.id"] == store.id
+    attached = otel.spans("create_vector_store_file")[0].attributes
+    assert attached["gen_ai.data_source.id"] == store.id and attached["openai.assistants.file.id"] == uploaded.id
+    assert otel.spans("delete_vector_store")[0].attributes["gen_ai.data_source.id"] == store.id
+
+
+def test_auto_pagination_gives_a_span_per_page(otel: Otel, client: Any) -> None:
+    thread = client.beta.threads.create()
+    for index in range(45):
+        client.beta.threads.messages.create(thread_id=thread.id, role="user", content=f"m{index}")
+    seen = [m.id for m in client.beta.threads.messages.list(thread_id=thread.id, limit=20)]
+    assert len(seen) == 45
+    pages = otel.spans("list_messages")
+    assert len(pages) >= 3  # 20 + 20 + 5 (some SDK releases ask once more for an empty page)
+    assert all(p.attributes["gen_ai.conversation.id"] == thread.id for p in pages)
+
+
+@pytest.mark.parametrize("api", ["sync", "async"])
+async def test_azure_clients(api: str, otel: Otel, emulator: Any) -> None:
+    if api == "sync":
+        client = openai.AzureOpenAI(azure_endpoint=emulator.url, api_version=API_VERSION, api_key="azure-key")
+        assistant = client.beta.assistants.create(model="gpt-4o", name="azure")
+        thread = client.beta.threads.create()
+        run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id,
+                                                       poll_interval_ms=1)
+    else:
+        aclient = openai.AsyncAzureOpenAI(azure_endpoint=emulator.url, api_version=API_VERSION, api_key="azure-key")
+        assistant = await aclient.beta.assistants.create(model="gpt-4o", name="azure")
+        thread = await aclient.beta.threads.create()
+        run = await aclient.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id,
+                                                              poll_interval_ms=1)
+    assert run.status == "completed"
+    span = otel.one_run()
+    assert span.attributes["gen_ai.provider.name"] == "azure.ai.openai"
+    assert span.attributes["server.address"] == "127.0.0.1"
+    assert span.attributes["server.port"] == emulator.port
+    assert otel.spans("create_thread")[0].attributes["gen_ai.provider.name"] == "azure.ai.openai"
+    runs = otel.points("openai.assistants.runs")
+    assert [p.attributes["gen_ai.provider.name"] for p in runs] == ["azure.ai.openai"]
+
+
+def test_run_created_elsewhere_starts_at_its_server_time(otel: Otel, client: Any) -> None:
+    assistant = client.beta.assistants.create(model="gpt-4o", name="elsewhere")
+    thread = client.beta.threads.create()
+    with suppress_instrumentation():  # as if another process created it
+        created = client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id,
+                                                  metadata={"scenario": "polls=3"})
+    with otel.tracer.start_as_current_span("worker") as worker:
+        run = client.beta.threads.runs.poll(created.id, thread_id=thread.id, poll_interval_ms=1)
+    assert run.status == "completed"
+    span = otel.one_run()
+    assert span.start_time == created.created_at * 10**9
+    assert span.parent.span_id == worker.get_span_context().span_id
+    assert span.attributes["openai.assistants.run.id"] == run.id
+    assert span.attributes["openai.assistants.run.status"] == "completed"
+    assert span.name == "invoke_agent elsewhere"  # the assistant was seen in this process
+    # retrieving it again later makes no second span
+    client.beta.threads.runs.retrieve(run.id, thread_id=thread.id)
+    assert len(otel.run_spans()) == 1
+
+
+def test_retried_polls_count_once(otel: Otel, emulator: Any) -> None:
+    client = openai.OpenAI(base_url=emulator.base_url, api_key="sk-test-key", max_retries=3)
+    assistant = client.beta.assistants.create(model="gpt-4o")
+    thread = client.beta.threads.create()
+    run = client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id,
+                                          metadata={"scenario": "poll_errors=2;polls=1"})
+    emulator.clear_requests()
+    run = client.beta.threads.runs.retrieve(run.id, thread_id=thread.id)
+    assert run.status == "completed"
+    statuses = [r.status for r in emulator.requests if r.path.endswith(run.id)]
+    assert statuses == [500, 500, 200]  # the SDK retried twice inside one call
+    span = otel.one_run()
+    assert span.attributes["openai.assistants.run.poll_count"] == 1
+    assert "exception" not in [e.name for e in span.events]
+    assert otel.total("openai.assistants.runs") == 1
+
+
+def test_listing_runs_makes_no_new_run_spans(otel: Otel, client: Any) -> None:
+    assistant = client.beta.assistants.create(model="gpt-4o")
+    thread = client.beta.threads.create()
+    run = client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id,
+                                          metadata={"scenario": "hold=1"})
+    client.beta.threads.runs.cancel(run.id, thread_id=thread.id)
+    client.beta.threads.runs.retrieve(run.id, thread_id=thread.id)  # now cancelled on the server
+    assert otel.one_run().attributes["openai.assistants.run.status"] == "cancelled"
+    client.beta.threads.runs.list(thread_id=thread.id)
+    assert len(otel.run_spans()) == 1
+    assert otel.spans("list_runs")[0].attributes["gen_ai.conversation.id"] == thread.id
