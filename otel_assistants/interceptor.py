@@ -21,11 +21,13 @@ from . import fields as f
 from .failsafe import failsafe, report
 from .routes import Kind, Route, route
 from .spans import mark_exception, now_ns, set_present
-from .streams import observe_run_stream
+from .streams import drain_dropped, is_event_stream, is_raw_response, observe_run_stream
 from .telemetry import Telemetry
 from .tracker import ClientInfo, RunState, RunTracker
 
 STEP_FETCH_TIMEOUT_S = 10.0
+STEP_PAGE_SIZE = 100
+STEP_FETCH_MAX_PAGES = 50  # a run has far fewer steps; this only bounds a misbehaving server
 FILE_SEARCH_CONTENT = "step_details.tool_calls[*].file_search.results[*].content"
 
 
@@ -93,6 +95,7 @@ class Interceptor:
     def _begin(self, instance: Any, args: tuple, kwargs: dict) -> Call | None:
         if not is_instrumentation_enabled():
             return None
+        drain_dropped()  # streams collected inside a garbage collection end here, outside any lock
         options = args[1] if len(args) > 1 else kwargs.get("options")
         target = route(getattr(options, "method", None), getattr(options, "url", None))
         if target is None:
@@ -198,7 +201,7 @@ class Interceptor:
         fetch steps for, when this response ended a polled run."""
         ended = None
         try:
-            if call.stream and _is_event_stream(result):
+            if call.stream and (is_event_stream(result) or is_raw_response(result)):
                 result = self._observe_stream(call, result)
             else:
                 ended = self._observe(call, result)
@@ -212,14 +215,15 @@ class Interceptor:
                     report("end_operation", error)
         return result, ended
 
-    def _observe_stream(self, call: Call, stream: Any) -> Any:
-        """A run-event stream: handed back behind a transparent proxy that shows events to the tracker."""
+    def _observe_stream(self, call: Call, result: Any) -> Any:
+        """A run-event stream, or the raw / streaming response whose ``parse()`` makes one: handed
+        back behind a transparent proxy that shows the events to the tracker."""
         run = call.run or self._tracker.state_for(call.route.run_id)
         if run is None:
-            return stream
+            return result
         self._tracker.mark_streamed(run)
         start = call.run.start_ns if call.run is not None else call.start_ns
-        return observe_run_stream(self._tracker, run, start, stream)
+        return observe_run_stream(self._tracker, run, start, result)
 
     def _observe(self, call: Call, result: Any) -> RunState | None:
         payload = _payload(result)
@@ -255,24 +259,37 @@ class Interceptor:
     def _fetch_steps(self, client: Any, run: RunState) -> None:
         """``run_steps=fetch``: one step listing (all pages) for a polled run that just ended."""
         try:
+            steps: list[Any] = []
+            after: str | None = None
             with suppress_instrumentation():
-                pages = client.beta.threads.runs.steps.list(run.run_id, **self._step_query(run))
-                steps = list(pages)
+                for _ in range(STEP_FETCH_MAX_PAGES):
+                    page = client.beta.threads.runs.steps.list(run.run_id, **self._step_query(run, after))
+                    after = _next_cursor(page, steps)
+                    if after is None:
+                        break
             self._tracker.steps_seen(run.run_id, steps)
         except Exception as error:
             report("fetch_steps", error)
 
     async def _fetch_steps_async(self, client: Any, run: RunState) -> None:
         try:
+            steps: list[Any] = []
+            after: str | None = None
             with suppress_instrumentation():
-                pages = client.beta.threads.runs.steps.list(run.run_id, **self._step_query(run))
-                steps = [step async for step in pages]
+                for _ in range(STEP_FETCH_MAX_PAGES):
+                    page = await client.beta.threads.runs.steps.list(run.run_id, **self._step_query(run, after))
+                    after = _next_cursor(page, steps)
+                    if after is None:
+                        break
             self._tracker.steps_seen(run.run_id, steps)
         except Exception as error:
             report("fetch_steps", error)
 
-    def _step_query(self, run: RunState) -> dict[str, Any]:
-        query: dict[str, Any] = {"thread_id": run.thread_id, "limit": 100, "timeout": STEP_FETCH_TIMEOUT_S}
+    def _step_query(self, run: RunState, after: str | None) -> dict[str, Any]:
+        query: dict[str, Any] = {"thread_id": run.thread_id, "limit": STEP_PAGE_SIZE, "order": "asc",
+                                 "timeout": STEP_FETCH_TIMEOUT_S}
+        if after is not None:
+            query["after"] = after
         if self._tracker.capture.enabled:  # file_search result text is only sent when asked for
             query["extra_query"] = {"include[]": FILE_SEARCH_CONTENT}
         return query
@@ -325,11 +342,6 @@ def _payload(result: Any) -> Any:
     except Exception:
         return None
     return f.decode_json(content)
-
-
-def _is_event_stream(result: Any) -> bool:
-    """The SDK's Stream / AsyncStream (a raw response wrapping one is not iterable this way)."""
-    return hasattr(result, "response") and (hasattr(result, "__next__") or hasattr(result, "__anext__"))
 
 
 def _submitted_outputs(body: dict[str, Any]) -> dict[str, Any]:
