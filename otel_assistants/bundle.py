@@ -18,7 +18,7 @@ DISTRIBUTION = "otel-assistants"
 SHARE = ("share", "otel-assistants")
 MARKER = Path("grafana", "assistants-runs.json")  # present in every complete copy
 
-# Where the alert annotations point; kept equal to dashboards/dashgen/alerts.py by a test.
+# Where the alert annotations point (the generator in dashboards/dashgen reads it from here).
 RUNBOOK_BASE_URL = "https://github.com/otel-assistants/otel-assistants/blob/main/docs/runbooks"
 
 # (folder in the data root, pattern, folder in the bundle)

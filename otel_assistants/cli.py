@@ -18,6 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     dashboard_commands = dashboards.add_subparsers(dest="action", required=True)
     export = dashboard_commands.add_parser("export", help="write dashboards, rules and provisioning to DIR")
     export.add_argument("directory", type=Path, metavar="DIR")
+    export.add_argument("--runbook-base-url", metavar="URL",
+                        help="where your copy of docs/runbooks is served, for the alerts' runbook links")
     options = parser.parse_args(argv)
 
     if options.command == "demo":
@@ -30,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         return serve(options.args)
     from .bundle import export_bundle
 
-    written = export_bundle(options.directory)
+    written = export_bundle(options.directory, runbook_base_url=options.runbook_base_url)
     for path in written:
         print(path)
     return 0

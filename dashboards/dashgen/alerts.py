@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from otel_assistants.bundle import RUNBOOK_BASE_URL
+
 from . import catalog as c
 from . import promql as q
-
-# Where the runbooks are read. export_bundle(runbook_base_url=...) swaps it for a user's own copy.
-RUNBOOK_BASE_URL = "https://github.com/otel-assistants/otel-assistants/blob/main/docs/runbooks"
 
 # Grafana provisioning: the Prometheus data source the rules query (see provisioning.py) and the
 # folder they are filed under.

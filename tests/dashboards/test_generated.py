@@ -197,12 +197,6 @@ def test_dashboard_thresholds_are_the_alert_thresholds() -> None:
     assert thresholds["AssistantsRunQueueTimeHigh"] in steps
 
 
-def test_bundle_and_generator_agree_on_the_runbook_location() -> None:
-    support.generator()
-    from dashgen import alerts  # put on sys.path by support.generator()
-
-    assert alerts.RUNBOOK_BASE_URL == bundle.RUNBOOK_BASE_URL
-
 
 def _lone_dollars(value: Any, skip: frozenset[str] = frozenset()) -> list[str]:
     """Strings with a `$` that Grafana's provisioning would expand from the environment."""
