@@ -14,17 +14,18 @@ import itertools
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, Status, StatusCode
+from opentelemetry.trace import NonRecordingSpan, Span, SpanKind, Status, StatusCode
 
 from . import attributes as a
 from . import fields as f
 from . import steps as step_spans
 from .config import Settings
 from .content import Capture
+from .outcomes import drop_none, end_tool_call, record_run
+from .runstate import ClientInfo, EndedRun, OpenStep, RunState, ToolCall
 from .spans import mark_exception, now_ns, set_present
 from .telemetry import Telemetry
 
@@ -38,69 +39,6 @@ SWEEP_INTERVAL_S = 1.0
 AGENT_NAME_MEMORY = 10000
 
 TOOL_TYPES = {"function": "function", "code_interpreter": "extension", "file_search": "datastore"}
-
-
-@dataclass
-class ClientInfo:
-    provider: str
-    address: str | None
-    port: int | None
-
-
-@dataclass(eq=False)
-class ToolCall:
-    span: Span
-    start_ns: int
-    name: str
-    tool_type: str
-
-
-@dataclass(eq=False)
-class OpenStep:
-    span: Span
-    start_ns: int
-
-
-class EndedRun:
-    """What is kept of a run after it ended: enough to place steps the app lists later, and no
-    more (the span's context, not the span)."""
-
-    __slots__ = ("span_context", "start_ns", "steps")
-
-    def __init__(self, span_context: SpanContext, start_ns: int, steps: set[str]) -> None:
-        self.span_context = span_context
-        self.start_ns = start_ns
-        self.steps = steps
-
-
-@dataclass(eq=False)
-class RunState:
-    span: Span
-    context: Any
-    start_ns: int
-    client: ClientInfo
-    deadline: float
-    run_id: str | None = None
-    thread_id: str | None = None
-    assistant_id: str | None = None
-    agent_name: str | None = None
-    request_model: str | None = None
-    response_model: str | None = None
-    status: str | None = None
-    poll_count: int = 0
-    created_at: int | None = None
-    started_at: int | None = None
-    usage: tuple[int, int] | None = None
-    incomplete_reason: str | None = None
-    last_error_code: str | None = None
-    tools: dict[str, ToolCall] = field(default_factory=dict)
-    ended: bool = False
-    streamed: bool = False
-    first_chunk_seen: bool = False
-    open_steps: dict[str, OpenStep] = field(default_factory=dict)
-    done_steps: set[str] = field(default_factory=set)
-    outputs: list[Any] = field(default_factory=list)  # the assistant's messages, kept only with capture on
-    key: Any = None  # run id once known; a placeholder until the create answers
 
 
 class RunTracker:
@@ -128,23 +66,14 @@ class RunTracker:
         request_model = _str(body.get("model"))
         stream = body.get("stream") is True
         start = now_ns()
-        span = self._telemetry.tracer.start_span(
-            _run_span_name(name), kind=SpanKind.CLIENT, start_time=start,
-            attributes=_drop_none({
-                a.OPERATION_NAME: a.INVOKE_AGENT,
-                a.PROVIDER_NAME: client.provider,
-                a.AGENT_ID: assistant_id,
-                a.AGENT_NAME: name,
-                a.CONVERSATION_ID: thread_id,
-                a.REQUEST_MODEL: request_model,
-                a.REQUEST_TEMPERATURE: _num(body.get("temperature")),
-                a.REQUEST_TOP_P: _num(body.get("top_p")),
-                a.REQUEST_MAX_TOKENS: _int(body.get("max_completion_tokens")),
-                a.REQUEST_STREAM: True if stream else None,
-                a.SERVER_ADDRESS: client.address,
-                a.SERVER_PORT: client.port,
-            }),
-        )
+        span = self._open_run_span(client, start, assistant_id, name, {
+            a.CONVERSATION_ID: thread_id,
+            a.REQUEST_MODEL: request_model,
+            a.REQUEST_TEMPERATURE: _num(body.get("temperature")),
+            a.REQUEST_TOP_P: _num(body.get("top_p")),
+            a.REQUEST_MAX_TOKENS: _int(body.get("max_completion_tokens")),
+            a.REQUEST_STREAM: True if stream else None,
+        })
         if self.capture.enabled and span.is_recording():
             thread = body.get("thread")
             messages = list(body.get("additional_messages") or []) + list(f.items(thread, "messages"))
@@ -202,7 +131,7 @@ class RunTracker:
             state.first_chunk_seen = True
             self._telemetry.time_to_first_chunk.record(
                 max(now_ns() - request_start_ns, 0) / 1e9,
-                _drop_none({a.OPERATION_NAME: a.INVOKE_AGENT, a.RESPONSE_MODEL: state.response_model}),
+                drop_none({a.OPERATION_NAME: a.INVOKE_AGENT, a.RESPONSE_MODEL: state.response_model}),
             )
 
     def _stream_step(self, state: RunState, name: str, step: Any) -> None:
@@ -338,7 +267,7 @@ class RunTracker:
             result = self.capture.text(output)
             if result is not None and call.span.is_recording():
                 call.span.set_attribute(a.TOOL_CALL_RESULT, result)
-            self._end_tool(call, end, None)
+            end_tool_call(self._telemetry, call, end, None)
 
     def context_for(self, run_id: str | None) -> Any:
         """The context whose current span is the run's, for spans made on its behalf anywhere,
@@ -434,17 +363,7 @@ class RunTracker:
         start = min(created * 1_000_000_000, now) if created is not None else now
         assistant_id = f.text(run, "assistant_id")
         name = self.agent_name(assistant_id)
-        span = self._telemetry.tracer.start_span(
-            _run_span_name(name), kind=SpanKind.CLIENT, start_time=start,
-            attributes=_drop_none({
-                a.OPERATION_NAME: a.INVOKE_AGENT,
-                a.PROVIDER_NAME: client.provider,
-                a.AGENT_ID: assistant_id,
-                a.AGENT_NAME: name,
-                a.SERVER_ADDRESS: client.address,
-                a.SERVER_PORT: client.port,
-            }),
-        )
+        span = self._open_run_span(client, start, assistant_id, name, {})
         state = RunState(
             span=span, context=trace.set_span_in_context(span), start_ns=start, client=client,
             deadline=time.time() + DEFAULT_RUN_LIFETIME_S + ABANDON_GRACE_S, run_id=run_id,
@@ -452,6 +371,21 @@ class RunTracker:
         )
         self._register(run_id, state)
         return state
+
+    def _open_run_span(self, client: ClientInfo, start: int, assistant_id: str | None, name: str | None,
+                       extra: dict[str, Any]) -> Span:
+        return self._telemetry.tracer.start_span(
+            _run_span_name(name), kind=SpanKind.CLIENT, start_time=start,
+            attributes=drop_none({
+                a.OPERATION_NAME: a.INVOKE_AGENT,
+                a.PROVIDER_NAME: client.provider,
+                a.AGENT_ID: assistant_id,
+                a.AGENT_NAME: name,
+                a.SERVER_ADDRESS: client.address,
+                a.SERVER_PORT: client.port,
+                **extra,
+            }),
+        )
 
     def _update(self, state: RunState, run: Any) -> str | None:
         span = state.span
@@ -527,7 +461,7 @@ class RunTracker:
         """Close the run's span and record its metrics. Called once per run, without the lock."""
         end = now_ns()
         for call in state.tools.values():
-            self._end_tool(call, end, a.ERROR_TOOL_OUTPUT_NOT_SUBMITTED)
+            end_tool_call(self._telemetry, call, end, a.ERROR_TOOL_OUTPUT_NOT_SUBMITTED)
         state.tools.clear()
         for step_id, open_step in list(state.open_steps.items()):  # a stream that stopped mid-step
             state.done_steps.add(step_id)
@@ -567,53 +501,10 @@ class RunTracker:
             span.set_attribute(a.ERROR_TYPE, error_type)
             span.set_status(Status(StatusCode.ERROR, error_type))
         span.end(end_time=end)
-        self._record_run(state, error_type, max(end - state.start_ns, 0) / 1e9)
-
-    def _record_run(self, state: RunState, error_type: str | None, duration: float) -> None:
-        t = self._telemetry
-        provider = state.client.provider
-        model = state.response_model
-        outcome = _drop_none({
-            a.RUN_STATUS: state.status,
-            a.ERROR_TYPE: error_type,
-            a.RESPONSE_MODEL: model,
-            a.AGENT_NAME: t.agent_names.for_metrics(state.agent_name),
-            a.PROVIDER_NAME: provider,
-        })
-        t.runs.add(1, outcome)
-        t.run_duration.record(duration, outcome)
-        t.run_polls.record(state.poll_count, _drop_none({a.RUN_STATUS: state.status}))
-        t.runs_active.add(-1, {a.PROVIDER_NAME: provider})
-        if state.created_at is not None and state.started_at is not None:
-            t.queue_duration.record(max(state.started_at - state.created_at, 0),
-                                    _drop_none({a.RESPONSE_MODEL: model, a.PROVIDER_NAME: provider}))
-        if state.usage is not None:
-            for token_type, count in (("input", state.usage[0]), ("output", state.usage[1])):
-                t.token_usage.record(count, _drop_none({
-                    a.TOKEN_TYPE: token_type, a.OPERATION_NAME: a.INVOKE_AGENT,
-                    a.RESPONSE_MODEL: model, a.PROVIDER_NAME: provider,
-                }))
-        t.operation_duration.record(duration, _drop_none({
-            a.OPERATION_NAME: a.INVOKE_AGENT, a.PROVIDER_NAME: provider, a.REQUEST_MODEL: state.request_model,
-            a.ERROR_TYPE: error_type, a.SERVER_ADDRESS: state.client.address,
-        }))
-
-    def _end_tool(self, call: ToolCall, end: int, error_type: str | None) -> None:
-        if error_type is not None and call.span.is_recording():
-            call.span.set_attribute(a.ERROR_TYPE, error_type)
-            call.span.set_status(Status(StatusCode.ERROR, error_type))
-        call.span.end(end_time=end)
-        self._telemetry.tool_duration.record(max(end - call.start_ns, 0) / 1e9, _drop_none({
-            a.TOOL_NAME: call.name, a.TOOL_TYPE: call.tool_type, a.ERROR_TYPE: error_type,
-        }))
-
+        record_run(self._telemetry, state, error_type, max(end - state.start_ns, 0) / 1e9)
 
 def _run_span_name(agent_name: str | None) -> str:
     return f"{a.INVOKE_AGENT} {agent_name}" if agent_name else a.INVOKE_AGENT
-
-
-def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in values.items() if value is not None}
 
 
 def _str(value: Any) -> str | None:
