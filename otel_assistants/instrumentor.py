@@ -18,6 +18,7 @@ from .config import Settings
 from .failsafe import report
 from .interceptor import Interceptor
 from .package import _instruments
+from .streams import drain_dropped
 from .telemetry import Telemetry
 from .tracker import RunTracker
 
@@ -110,6 +111,7 @@ class AssistantsInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         if tracker is None:
             return
         try:
+            drain_dropped()  # streams collected inside a garbage collection: each ends on its own terms
             tracker.abandon_all()
         except Exception as error:
             report("abandon_all", error)

@@ -354,3 +354,14 @@ def _submitted_outputs(body: dict[str, Any]) -> dict[str, Any]:
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def _next_cursor(page: Any, collected: list[Any]) -> str | None:
+    """Collect a page of the step fetch; the cursor of the next page, or None at the end. Pages
+    are followed by hand because early SDK releases ask for one more, empty, page."""
+    data = f.items(page, "data")
+    collected.extend(data)
+    more = f.get(page, "has_more")
+    if not isinstance(more, bool):  # a server that does not say: a full page may have more
+        more = len(data) >= STEP_PAGE_SIZE
+    return f.text(data[-1], "id") if more and data else None

@@ -201,6 +201,12 @@ class RunTracker:
         has not reached a terminal status ends here, since nobody is left watching it."""
         if state.ended:
             return
+        with self._lock:
+            waiting = state.status == "requires_action"
+        if waiting:  # the server waits for the app's tool outputs, however this stream stopped
+            if error is not None and state.span.is_recording():
+                state.span.record_exception(error)
+            return
         if error is not None:
             self._end(state, error=error)
             return
