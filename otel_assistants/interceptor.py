@@ -19,6 +19,7 @@ from opentelemetry.trace import Span, SpanKind
 from . import attributes as a
 from . import fields as f
 from .failsafe import failsafe, report
+from .responses import observe_parse, unread_body
 from .routes import Kind, Route, route
 from .spans import mark_exception, now_ns, set_present
 from .streams import drain_dropped, is_event_stream, is_raw_response, observe_run_stream
@@ -203,6 +204,8 @@ class Interceptor:
         try:
             if call.stream and (is_event_stream(result) or is_raw_response(result)):
                 result = self._observe_stream(call, result)
+            elif unread_body(result):  # with_streaming_response: seen when the app parses it
+                result = observe_parse(result, lambda parsed: self._observe(call, parsed))
             else:
                 ended = self._observe(call, result)
         except Exception as error:
@@ -333,7 +336,7 @@ class Interceptor:
 
 def _payload(result: Any) -> Any:
     """The API object a request returned: the parsed model, or the JSON of a raw response whose
-    body has already been read. A body not yet read (``with_streaming_response``) is left alone."""
+    body has already been read."""
     http_response = getattr(result, "http_response", None)
     if http_response is None or not callable(getattr(result, "parse", None)):
         return result

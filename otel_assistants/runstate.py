@@ -47,7 +47,8 @@ class RunState:
     context: Any
     start_ns: int
     client: ClientInfo
-    deadline: float
+    deadline: float  # client clock: when a run nobody sees end counts as abandoned
+    seen_at: float  # client clock: when tracking began
     run_id: str | None = None
     thread_id: str | None = None
     assistant_id: str | None = None

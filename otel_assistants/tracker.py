@@ -84,7 +84,7 @@ class RunTracker:
             })
         state = RunState(
             span=span, context=trace.set_span_in_context(span), start_ns=start, client=client,
-            deadline=time.time() + DEFAULT_RUN_LIFETIME_S + ABANDON_GRACE_S, thread_id=thread_id,
+            deadline=start / 1e9 + DEFAULT_RUN_LIFETIME_S + ABANDON_GRACE_S, seen_at=start / 1e9, thread_id=thread_id,
             assistant_id=assistant_id, agent_name=name, request_model=request_model, streamed=stream,
         )
         self._register(object(), state)
@@ -370,9 +370,10 @@ class RunTracker:
         assistant_id = f.text(run, "assistant_id")
         name = self.agent_name(assistant_id)
         span = self._open_run_span(client, start, assistant_id, name, {})
+        seen_at = now / 1e9
         state = RunState(
             span=span, context=trace.set_span_in_context(span), start_ns=start, client=client,
-            deadline=time.time() + DEFAULT_RUN_LIFETIME_S + ABANDON_GRACE_S, run_id=run_id,
+            deadline=seen_at + DEFAULT_RUN_LIFETIME_S + ABANDON_GRACE_S, seen_at=seen_at, run_id=run_id,
             assistant_id=assistant_id, agent_name=name,
         )
         self._register(run_id, state)
@@ -401,9 +402,12 @@ class RunTracker:
         state.created_at = f.integer(run, "created_at") or state.created_at
         state.started_at = f.integer(run, "started_at") or state.started_at
         expires_at = f.integer(run, "expires_at")
-        if expires_at is not None and expires_at + ABANDON_GRACE_S != state.deadline:
-            state.deadline = float(expires_at + ABANDON_GRACE_S)
-            self._schedule(state)
+        if expires_at is not None and state.created_at is not None:
+            # The server's lifetime for the run, counted on the client's clock: skew-proof.
+            deadline = state.seen_at + max(expires_at - state.created_at, 0) + ABANDON_GRACE_S
+            if deadline != state.deadline:
+                state.deadline = deadline
+                self._schedule(state)
         usage = f.get(run, "usage")
         prompt, completion = f.integer(usage, "prompt_tokens"), f.integer(usage, "completion_tokens")
         if prompt is not None or completion is not None:

@@ -66,7 +66,8 @@ def test_expiry_deadline_follows_expires_at(client: Any, assistant: Any, otel: O
     run = client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id,
                                           metadata={"scenario": "hold=1;expires_in=5"})
     state = otel.instrumentor.tracker.state_for(run.id)
-    assert state.deadline == run.expires_at + 60
+    # the run's server lifetime plus a minute, counted from when the client created it
+    assert state.deadline == state.seen_at + (run.expires_at - run.created_at) + 60
     client.beta.threads.runs.cancel(run.id, thread_id=thread.id)
 
 
