@@ -10,7 +10,7 @@ import socket
 import sys
 import threading
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from socketserver import TCPServer
 from types import TracebackType
@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from .errors import ApiError, bad_request
+from .faults import DROP, Exchange, Mutator, Raw, Reply, decode, mutate_events
 from .resources import Api, JsonResponse, RawResponse, Request, Response, StreamResponse, Upload
 from .runs import RunEngine
 from .scenario import ScenarioError, parse_scenario
@@ -90,9 +91,21 @@ def parse_multipart(body: bytes, content_type: str) -> tuple[dict[str, str], dic
     return fields, uploads
 
 
+def _settled(answer: Any, status: int) -> Any:
+    """A hook's answer as DROP or a Reply whose body is bytes, so it cannot fail halfway out."""
+    if answer is DROP:
+        return DROP
+    if not isinstance(answer, Reply):
+        answer = Reply(status, answer.content) if isinstance(answer, Raw) else Reply(status, answer)
+    return replace(answer, body=answer.payload())
+
+
 class _HttpServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    # Hundreds of clients may connect at once (concurrency tests, load rehearsals); with the
+    # socketserver default backlog of 5 the kernel resets the connections that do not fit.
+    request_queue_size = 1024
 
     def __init__(self, address: tuple[str, int], emulator: Emulator) -> None:
         if ":" in address[0]:
@@ -215,8 +228,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._control(method, split.path, request_id)
             return
         path = strip_prefix(split.path)
+        # The hook in force when the request arrived applies to its whole answer (see faults.py).
+        mutate = emulator.mutate
+        exchange = Exchange("request", method, path, split.query)
         response: Response
         try:
+            early = None if mutate is None else mutate(exchange, decode(raw or b"{}"))
+            if early is DROP or isinstance(early, Reply):
+                self._send_fault(_settled(early, 0), method, path, request_id)
+                return
             response = emulator.api.dispatch(self._parse(method, path, query, raw))
         except ApiError as error:
             response = JsonResponse(json.dumps(error.body()).encode(), error.status)
@@ -226,14 +246,45 @@ class _Handler(BaseHTTPRequestHandler):
             response = JsonResponse(json.dumps(error.body()).encode(), 500)
         if isinstance(response, StreamResponse):
             emulator._record(RequestRecord(method, path, 200, True, request_id))
-            self._send_stream(response, request_id)
+            self._send_stream(response, request_id, mutate, replace(exchange, stage="event"))
             return
         if isinstance(response, RawResponse):
             emulator._record(RequestRecord(method, path, 200, False, request_id))
             self._send_bytes(response.content, 200, request_id, response.content_type)
             return
+        if mutate is not None:
+            answer = self._mutated(mutate, replace(exchange, stage="response", status=response.status), response)
+            self._send_fault(answer, method, path, request_id)
+            return
         emulator._record(RequestRecord(method, path, response.status, False, request_id))
         self._send_json(response.payload, response.status, request_id)
+
+    @staticmethod
+    def _mutated(mutate: Mutator, exchange: Exchange, response: JsonResponse) -> Any:
+        """What the hook makes of a JSON answer: a Reply with its body encoded, or DROP."""
+        try:
+            return _settled(mutate(exchange, decode(response.payload)), response.status)
+        except Exception:
+            traceback.print_exc()
+            error = ApiError(500, "The emulator's mutate hook failed.")
+            return Reply(500, json.dumps(error.body()).encode())
+
+    def _send_fault(self, answer: Any, method: str, path: str, request_id: str) -> None:
+        """Send a hook's Reply, or drop the connection without an answer (recorded as status 0)."""
+        emulator = self.server.emulator
+        if answer is DROP:
+            emulator._record(RequestRecord(method, path, 0, False, request_id))
+            self.close_connection = True
+            return
+        emulator._record(RequestRecord(method, path, answer.status, False, request_id))
+        self._common_headers(answer.status, request_id)
+        for name, value in answer.headers.items():
+            self.send_header(name, value)
+        payload = answer.payload()
+        self.send_header("Content-Type", answer.content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
 
     def _control(self, method: str, path: str, request_id: str) -> None:
         emulator = self.server.emulator
@@ -268,7 +319,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
-    def _send_stream(self, response: StreamResponse, request_id: str) -> None:
+    def _send_stream(self, response: StreamResponse, request_id: str, mutate: Mutator | None = None,
+                     exchange: Exchange | None = None) -> None:
         writer = StreamWriter(
             self._write_flush,
             cut_after=response.cut_after,
@@ -283,7 +335,8 @@ class _Handler(BaseHTTPRequestHandler):
             if writer.close_connection:
                 self.send_header("Connection", "close")
             self.end_headers()
-            writer.run(response.events)
+            events = response.events
+            writer.run(events if mutate is None or exchange is None else mutate_events(mutate, exchange, events))
         except Exception:
             traceback.print_exc()
             writer.close_connection = True
@@ -318,6 +371,8 @@ class Emulator:
         self.poll_after_ms = poll_after_ms
         self.verbose = verbose
         self.default_scenario = default_scenario
+        # Fault injection: rewrites requests' answers and stream events (see faults.py); None is off.
+        self.mutate: Mutator | None = None
         self._stopping = threading.Event()
         self._store = Store()
         self._engine = RunEngine(self._store, self._stopping)

@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
+from .faults import DROP, Raw, Signal
 from .runs import Event, Pause
 
 DONE = b"event: done\ndata: [DONE]\n\n"
@@ -46,9 +47,20 @@ class StreamWriter:
         self._sent = 0
         self.close_connection = cut_after is not None
 
-    def run(self, items: Iterable[Event | Pause]) -> None:
+    def run(self, items: Iterable[Event | Pause | Raw | Signal]) -> None:
+        """Write the items: events, pauses, and (from a fault-injection hook) raw frames and drops."""
         last = None
         for item in items:
+            if item is DROP:
+                # The connection goes without the body's last chunk: the client sees it cut mid-stream.
+                self._open = False
+                self.close_connection = True
+                continue
+            if isinstance(item, Raw):
+                # Empty content is sent as nothing: an empty chunk would end the body.
+                if item.content and self._open and self._send(item.content):
+                    last = None
+                continue
             if isinstance(item, Pause):
                 if not self._open:
                     if item.hold:
