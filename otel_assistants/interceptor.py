@@ -331,7 +331,8 @@ class Interceptor:
             attributes[a.ERROR_TYPE] = error_type
         if call.client.address is not None:
             attributes[a.SERVER_ADDRESS] = call.client.address
-        self._telemetry.operation_duration.record(max(end - call.start_ns, 0) / 1e9, attributes)
+        self._telemetry.operation_duration.record(max(end - call.start_ns, 0) / 1e9,
+                                                  self._telemetry.capped(attributes))
 
 
 def _payload(result: Any) -> Any:

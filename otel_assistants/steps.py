@@ -73,7 +73,7 @@ def end_step_span(telemetry: Telemetry, capture: Capture, span: Span, step: Any,
     attributes = {a.RUN_STEP_TYPE: kind}
     if status is not None:
         attributes[a.RUN_STEP_STATUS] = status
-    telemetry.step_duration.record(max(end_ns - start_ns, 0) / NS, attributes)
+    telemetry.step_duration.record(max(end_ns - start_ns, 0) / NS, telemetry.capped(attributes))
 
 
 def _builtin_tool_span(telemetry: Telemetry, capture: Capture, parent: Any, call: Any, tool: str, start_ns: int,
@@ -111,7 +111,7 @@ def _builtin_tool_span(telemetry: Telemetry, capture: Capture, parent: Any, call
     metric = {a.TOOL_NAME: tool, a.TOOL_TYPE: tool_type}
     if error_type is not None:
         metric[a.ERROR_TYPE] = error_type
-    telemetry.tool_duration.record(max(end_ns - start_ns, 0) / NS, metric)
+    telemetry.tool_duration.record(max(end_ns - start_ns, 0) / NS, telemetry.capped(metric))
 
 
 def _search_result(capture: Capture, result: Any) -> dict[str, Any]:

@@ -24,8 +24,10 @@ def _histogram(meter: metrics.Meter, name: str, unit: str, description: str,
         return meter.create_histogram(name, unit=unit, description=description)
 
 
-class AgentNames:
-    """Caps the distinct ``gen_ai.agent.name`` values used as metric attributes."""
+class CappedValues:
+    """Caps the distinct values of one metric attribute (50 for ``gen_ai.agent.name`` by contract;
+    the same bound keeps server-sent strings such as statuses, error codes and models from
+    growing the number of series without limit)."""
 
     def __init__(self, cap: int = AGENT_NAME_CAP) -> None:
         self._cap = cap
@@ -46,7 +48,8 @@ class Telemetry:
     def __init__(self, tracer_provider: Any = None, meter_provider: Any = None) -> None:
         self.tracer = trace.get_tracer(SCOPE, __version__, tracer_provider, schema_url=SCHEMA_URL)
         meter = metrics.get_meter(SCOPE, __version__, meter_provider, schema_url=SCHEMA_URL)
-        self.agent_names = AgentNames()
+        self.agent_names = CappedValues()
+        self._capped: dict[str, CappedValues] = {}
         self.runs = meter.create_counter(a.METRIC_RUNS, unit="{run}",
                                          description="Runs that ended, by outcome")
         self.run_duration = _histogram(meter, a.METRIC_RUN_DURATION, "s",
@@ -68,3 +71,18 @@ class Telemetry:
         self.time_to_first_chunk = _histogram(meter, a.METRIC_TIME_TO_FIRST_CHUNK, "s",
                                               "Time from request to the first message delta",
                                               a.DURATION_BUCKETS)
+
+    def capped(self, attributes: dict[str, Any]) -> dict[str, Any]:
+        """Metric attributes with every value that came from the server held to its cap."""
+        for key, value in attributes.items():
+            if isinstance(value, str) and key not in _FIXED:
+                values = self._capped.get(key)
+                if values is None:
+                    values = self._capped.setdefault(key, CappedValues())
+                attributes[key] = values.for_metrics(value)
+        return attributes
+
+
+# Attributes whose values come from this package, not from the server: nothing to cap.
+_FIXED = frozenset({a.PROVIDER_NAME, a.OPERATION_NAME, a.TOKEN_TYPE, a.TOOL_TYPE, a.SERVER_ADDRESS,
+                    a.AGENT_NAME})

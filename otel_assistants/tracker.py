@@ -131,7 +131,8 @@ class RunTracker:
             state.first_chunk_seen = True
             self._telemetry.time_to_first_chunk.record(
                 max(now_ns() - request_start_ns, 0) / 1e9,
-                drop_none({a.OPERATION_NAME: a.INVOKE_AGENT, a.RESPONSE_MODEL: state.response_model}),
+                self._telemetry.capped(drop_none({a.OPERATION_NAME: a.INVOKE_AGENT,
+                                                  a.RESPONSE_MODEL: state.response_model})),
             )
 
     def _stream_step(self, state: RunState, name: str, step: Any) -> None:

@@ -107,3 +107,22 @@ def test_no_id_is_ever_a_metric_attribute(otel: Otel, client: Any) -> None:
             for p in m.data.data_points for k in (p.attributes or {})}
     assert not keys & {"gen_ai.agent.id", "gen_ai.conversation.id", "openai.assistants.run.id",
                        "gen_ai.tool.call.id", "openai.assistants.run_step.id"}
+
+
+def test_server_strings_in_metrics_are_capped(otel: Otel, client: Any) -> None:
+    """Statuses, error codes and models come from the server: however many distinct ones it sends,
+    each metric attribute keeps at most 50 values (the rest count as _OTHER)."""
+    assistant = client.beta.assistants.create(model="gpt-4o", name="capped")
+    for index in range(55):
+        thread = client.beta.threads.create()
+        client.beta.threads.runs.create_and_poll(
+            thread_id=thread.id, assistant_id=assistant.id, model=f"model-{index}", poll_interval_ms=1,
+            metadata={"scenario": f"outcome=failed;error_code=code_{index}"})
+    runs = otel.points("openai.assistants.runs")
+    models = {p.attributes["gen_ai.response.model"] for p in runs}
+    errors = {p.attributes["error.type"] for p in runs}
+    assert len(models) == 51 and "_OTHER" in models
+    assert len(errors) == 51 and "_OTHER" in errors
+    assert sum(p.value for p in runs) == 55
+    # spans keep the real values
+    assert {s.attributes["error.type"] for s in otel.run_spans()} == {f"code_{i}" for i in range(55)}
