@@ -141,14 +141,17 @@ class RunStream:
         self._state = state
         self._prelude = prelude
         self._closed = False
+        # The segment this response streams. Once a tool-output submission starts the next segment,
+        # that one belongs to the submission's own response, not to this one still being read.
+        self._gen = state.gen
 
     def __iter__(self) -> Iterator[Item]:
         yield from self._prelude
         state = self._state
+        gen = self._gen
         while True:
             with self._engine.store.lock:
-                gen = state.gen
-                if gen is None:
+                if gen is None or state.gen is not gen:
                     return
                 item = next(gen, None)
                 if item is None:
