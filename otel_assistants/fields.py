@@ -7,6 +7,7 @@ simply not described, it never breaks the app.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -22,15 +23,53 @@ def get(obj: Any, name: str) -> Any:
 
 
 def text(obj: Any, name: str) -> str | None:
-    value = get(obj, name)
-    return value if isinstance(value, str) and value else None
+    return as_text(get(obj, name))
 
 
 def integer(obj: Any, name: str) -> int | None:
-    value = get(obj, name)
-    if isinstance(value, bool) or not isinstance(value, int):
-        return None
-    return value
+    return as_int(get(obj, name))
+
+
+def as_text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def as_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+class _Attributes:
+    """Attribute reads behind the mapping interface, for objects that are neither."""
+
+    __slots__ = ("_obj",)
+
+    def __init__(self, obj: Any) -> None:
+        self._obj = obj
+
+    def get(self, name: str, default: Any = None) -> Any:
+        value = get(self._obj, name)
+        return default if value is None else value
+
+
+# SDK model classes (pydantic v1 and v2) keep their fields in the instance __dict__.
+_dict_backed: dict[type, bool] = {}
+
+
+def view(obj: Any) -> Mapping[str, Any] | _Attributes:
+    """An object's fields for reading many of them at once: a dict as it is, an SDK model's own
+    field storage (one dict lookup per field instead of an attribute read), attribute reads
+    for anything else."""
+    if isinstance(obj, dict):
+        return obj
+    cls = type(obj)
+    backed = _dict_backed.get(cls)
+    if backed is None:
+        backed = _dict_backed[cls] = hasattr(cls, "model_fields") or hasattr(cls, "__fields__")
+    if backed:
+        stored = getattr(obj, "__dict__", None)
+        if isinstance(stored, dict):
+            return stored
+    return _Attributes(obj)
 
 
 def number(obj: Any, name: str) -> float | None:

@@ -29,6 +29,7 @@ from .tracker import ClientInfo, RunState, RunTracker
 STEP_FETCH_TIMEOUT_S = 10.0
 STEP_PAGE_SIZE = 100
 STEP_FETCH_MAX_PAGES = 50  # a run has far fewer steps; this only bounds a misbehaving server
+CLIENT_CACHE = 256  # distinct client base URLs remembered
 FILE_SEARCH_CONTENT = "step_details.tool_calls[*].file_search.results[*].content"
 
 
@@ -53,7 +54,9 @@ class Interceptor:
         self._tracker = tracker
         self._telemetry = telemetry
         self._azure_types = azure_types
-        self._providers: dict[type, str] = {}
+        # (client class, id of its base URL) -> (that URL, what it says): a client's URL rarely
+        # changes, so it is read once. The URL is held so that its id is not reused.
+        self._clients: dict[tuple[type, int], tuple[Any, ClientInfo]] = {}
 
     # wrapt wrappers ------------------------------------------------------------------------
 
@@ -121,18 +124,23 @@ class Interceptor:
 
     def _client_info(self, instance: Any) -> ClientInfo:
         cls = type(instance)
-        provider = self._providers.get(cls)
-        if provider is None:
-            provider = a.PROVIDER_AZURE if issubclass(cls, self._azure_types) else a.PROVIDER_OPENAI
-            self._providers[cls] = provider
-        address = port = None
         url = getattr(instance, "base_url", None)
+        key = (cls, id(url))
+        known = self._clients.get(key)
+        if known is not None and known[0] is url:
+            return known[1]
+        provider = a.PROVIDER_AZURE if issubclass(cls, self._azure_types) else a.PROVIDER_OPENAI
+        address = port = None
         if url is not None:
             address = getattr(url, "host", None) or None
             port = getattr(url, "port", None)
             if port is None:
                 port = 443 if getattr(url, "scheme", "https") == "https" else 80
-        return ClientInfo(provider, address, port)
+        info = ClientInfo(provider, address, port)
+        if len(self._clients) >= CLIENT_CACHE:
+            self._clients.clear()
+        self._clients[key] = (url, info)
+        return info
 
     def _start_operation(self, call: Call) -> Span:
         target, body = call.route, call.body

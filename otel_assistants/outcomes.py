@@ -11,34 +11,61 @@ from .runstate import RunState, ToolCall
 from .telemetry import Telemetry
 
 
+class RunPoints:
+    """The metric attributes of one kind of ended run, built once and reused: a service's runs
+    fall into a handful of kinds, and each ended run records nine points."""
+
+    __slots__ = ("operation", "outcome", "polls", "provider", "queue", "tokens")
+
+    def __init__(self, t: Telemetry, key: tuple[str | None, ...]) -> None:
+        status, error_type, model, agent_name, provider, request_model, address = key
+        self.outcome = t.capped(drop_none({
+            a.RUN_STATUS: status,
+            a.ERROR_TYPE: error_type,
+            a.RESPONSE_MODEL: model,
+            a.AGENT_NAME: t.agent_names.for_metrics(agent_name),
+            a.PROVIDER_NAME: provider,
+        }))
+        self.polls = t.capped(drop_none({a.RUN_STATUS: status}))
+        self.provider = {a.PROVIDER_NAME: provider}
+        self.queue = t.capped(drop_none({a.RESPONSE_MODEL: model, a.PROVIDER_NAME: provider}))
+        self.tokens = tuple(t.capped(drop_none({
+            a.TOKEN_TYPE: token_type, a.OPERATION_NAME: a.INVOKE_AGENT,
+            a.RESPONSE_MODEL: model, a.PROVIDER_NAME: provider,
+        })) for token_type in ("input", "output"))
+        self.operation = t.capped(drop_none({
+            a.OPERATION_NAME: a.INVOKE_AGENT, a.PROVIDER_NAME: provider, a.REQUEST_MODEL: request_model,
+            a.ERROR_TYPE: error_type, a.SERVER_ADDRESS: address,
+        }))
+
+
+# Kinds of ended runs whose attributes are kept; past this the cache starts over (the capped
+# values behind it never change once given, so a rebuilt entry is the same).
+RUN_POINTS_CACHE = 1024
+
+
 def record_run(t: Telemetry, state: RunState, error_type: str | None, duration: float) -> None:
     """The metric points of a run that ended."""
-    provider = state.client.provider
-    model = state.response_model
-    outcome = t.capped(drop_none({
-        a.RUN_STATUS: state.status,
-        a.ERROR_TYPE: error_type,
-        a.RESPONSE_MODEL: model,
-        a.AGENT_NAME: t.agent_names.for_metrics(state.agent_name),
-        a.PROVIDER_NAME: provider,
-    }))
-    t.runs.add(1, outcome)
-    t.run_duration.record(duration, outcome)
-    t.run_polls.record(state.poll_count, t.capped(drop_none({a.RUN_STATUS: state.status})))
-    t.runs_active.add(-1, {a.PROVIDER_NAME: provider})
+    client = state.client
+    key = (state.status, error_type, state.response_model, state.agent_name, client.provider,
+           state.request_model, client.address)
+    cache = t.run_points
+    points = cache.get(key)
+    if points is None:
+        if len(cache) >= RUN_POINTS_CACHE:
+            cache.clear()
+        points = cache[key] = RunPoints(t, key)
+    t.runs.add(1, points.outcome)
+    t.run_duration.record(duration, points.outcome)
+    t.run_polls.record(state.poll_count, points.polls)
+    t.runs_active.add(-1, points.provider)
     if state.created_at is not None and state.started_at is not None:
-        t.queue_duration.record(max(state.started_at - state.created_at, 0),
-                                t.capped(drop_none({a.RESPONSE_MODEL: model, a.PROVIDER_NAME: provider})))
+        t.queue_duration.record(max(state.started_at - state.created_at, 0), points.queue)
     if state.usage is not None:
-        for token_type, count in (("input", state.usage[0]), ("output", state.usage[1])):
-            t.token_usage.record(count, t.capped(drop_none({
-                a.TOKEN_TYPE: token_type, a.OPERATION_NAME: a.INVOKE_AGENT,
-                a.RESPONSE_MODEL: model, a.PROVIDER_NAME: provider,
-            })))
-    t.operation_duration.record(duration, t.capped(drop_none({
-        a.OPERATION_NAME: a.INVOKE_AGENT, a.PROVIDER_NAME: provider, a.REQUEST_MODEL: state.request_model,
-        a.ERROR_TYPE: error_type, a.SERVER_ADDRESS: state.client.address,
-    })))
+        t.token_usage.record(state.usage[0], points.tokens[0])
+        t.token_usage.record(state.usage[1], points.tokens[1])
+    t.operation_duration.record(duration, points.operation)
+
 
 def end_tool_call(telemetry: Telemetry, call: ToolCall, end: int, error_type: str | None) -> None:
     """End a tool call's span and record its duration."""

@@ -8,8 +8,7 @@ single place that knows the API's shape.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class Kind(enum.Enum):
@@ -18,8 +17,7 @@ class Kind(enum.Enum):
     OPERATION = "operation"  # any other request: one CLIENT span
 
 
-@dataclass(frozen=True)
-class Route:
+class Route(NamedTuple):  # a tuple: built on every request, so cheap to make
     kind: Kind
     operation: str
     thread_id: str | None = None
@@ -35,6 +33,8 @@ _LITERALS = frozenset({
     "assistants", "threads", "runs", "messages", "cancel", "submit_tool_outputs", "steps",
     "vector_stores", "files", "file_batches", "search", "content",
 })
+
+_ROOTS = frozenset({"assistants", "threads", "vector_stores", "files"})
 
 # (method, path shape with "*" for ids) -> (operation name, kind, names of the ids in order)
 _TABLE: dict[tuple[str, tuple[str, ...]], tuple[str, Kind, tuple[str | None, ...]]] = {}
@@ -107,11 +107,20 @@ def route(method: Any, url: Any) -> Route | None:
     if "://" in path:  # an absolute URL given by the app: keep only its path
         path = path.split("://", 1)[1].partition("/")[2]
     segments = path.split("/")
-    shape = tuple(s if s in _LITERALS else "*" for s in segments)
-    entry = _TABLE.get((method.upper(), shape))
+    if segments[0] not in _ROOTS:  # chat, responses, embeddings...: not ours, decided at once
+        return None
+    ids = []
+    shape = []
+    for segment in segments:
+        if segment in _LITERALS:
+            shape.append(segment)
+        else:
+            shape.append("*")
+            ids.append(segment)
+    entry = _TABLE.get((method.upper(), tuple(shape)))
     if entry is None:
         return None
     operation, kind, id_names = entry
-    ids = [s for s in segments if s not in _LITERALS]
-    fields = {name: value for name, value in zip(id_names, ids, strict=False) if name}
-    return Route(kind, operation, **fields)
+    if not ids:
+        return Route(kind, operation)
+    return Route(kind, operation, **{name: value for name, value in zip(id_names, ids, strict=False) if name})

@@ -8,7 +8,7 @@ from typing import Any
 from opentelemetry.trace import Span, SpanContext
 
 
-@dataclass
+@dataclass(frozen=True)
 class ClientInfo:
     provider: str
     address: str | None

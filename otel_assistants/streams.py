@@ -29,6 +29,11 @@ from wrapt import ObjectProxy
 from .failsafe import report
 from .tracker import RunState, RunTracker
 
+_DELTA = "thread.message.delta"
+# Events with nothing for the run: neither a status, nor a finished step, nor the first chunk.
+_QUIET = frozenset({"thread.run.step.delta", "thread.message.created", "thread.message.in_progress",
+                    "thread.message.incomplete", "done"})
+
 # Observers whose proxy was collected inside a garbage collection, waiting for a safe moment.
 _dropped: deque[StreamObserver] = deque()
 
@@ -91,8 +96,14 @@ class StreamObserver:
 
     def event(self, event: Any) -> None:
         try:
-            self._tracker.stream_event(self._run, getattr(event, "event", None), getattr(event, "data", None),
-                                       self._start_ns)
+            name = getattr(event, "event", None)
+            # Most of a stream is message deltas; after the first one (time to first chunk) they
+            # tell the run nothing, so they cost one comparison.
+            if name == _DELTA and self._run.first_chunk_seen:
+                return
+            if name in _QUIET:
+                return
+            self._tracker.stream_event(self._run, name, getattr(event, "data", None), self._start_ns)
         except Exception as error:
             report("stream_event", error)
 
@@ -172,12 +183,21 @@ class ObservedStream(ObjectProxy):  # type: ignore[misc]
 
     def __iter__(self) -> Iterator[Any]:
         # A generator of its own, as the SDK's __iter__ is: closing it (a `yield from` in an
-        # event handler being collected) does not close the stream.
+        # event handler being collected) does not close the stream. The body repeats __next__
+        # inline: this loop runs once per event.
+        step = self.__wrapped__.__next__
+        observer = self._self_observer
+        see = observer.event
         while True:
             try:
-                event = self.__next__()
+                event = step()
             except StopIteration:
+                observer.finished()
                 return
+            except BaseException as error:
+                observer.finished(error)
+                raise
+            see(event)
             yield event
 
     def __next__(self) -> Any:
@@ -222,11 +242,19 @@ class ObservedAsyncStream(ObjectProxy):  # type: ignore[misc]
 
     async def __aiter__(self) -> AsyncIterator[Any]:
         # As the SDK's: an async generator of its own, whose closing leaves the stream alone.
+        step = self.__wrapped__.__anext__
+        observer = self._self_observer
+        see = observer.event
         while True:
             try:
-                event = await self.__anext__()
+                event = await step()
             except StopAsyncIteration:
+                observer.finished()
                 return
+            except BaseException as error:
+                observer.finished(error)
+                raise
+            see(event)
             yield event
 
     async def __anext__(self) -> Any:

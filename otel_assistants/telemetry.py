@@ -50,6 +50,7 @@ class Telemetry:
         meter = metrics.get_meter(SCOPE, __version__, meter_provider, schema_url=SCHEMA_URL)
         self.agent_names = CappedValues()
         self._capped: dict[str, CappedValues] = {}
+        self.run_points: dict[tuple[Any, ...], Any] = {}  # outcomes.RunPoints by kind of ended run
         self.runs = meter.create_counter(a.METRIC_RUNS, unit="{run}",
                                          description="Runs that ended, by outcome")
         self.run_duration = _histogram(meter, a.METRIC_RUN_DURATION, "s",

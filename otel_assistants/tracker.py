@@ -397,27 +397,31 @@ class RunTracker:
 
     def _update(self, state: RunState, run: Any) -> str | None:
         span = state.span
-        state.thread_id = state.thread_id or f.text(run, "thread_id")
-        state.assistant_id = state.assistant_id or f.text(run, "assistant_id")
-        state.response_model = f.text(run, "model") or state.response_model
-        state.created_at = f.integer(run, "created_at") or state.created_at
-        state.started_at = f.integer(run, "started_at") or state.started_at
-        expires_at = f.integer(run, "expires_at")
+        fields = f.view(run)  # read once per observation: this runs on every poll
+        state.thread_id = state.thread_id or f.as_text(fields.get("thread_id"))
+        state.assistant_id = state.assistant_id or f.as_text(fields.get("assistant_id"))
+        state.response_model = f.as_text(fields.get("model")) or state.response_model
+        state.created_at = f.as_int(fields.get("created_at")) or state.created_at
+        state.started_at = f.as_int(fields.get("started_at")) or state.started_at
+        expires_at = f.as_int(fields.get("expires_at"))
         if expires_at is not None and state.created_at is not None:
             # The server's lifetime for the run, counted on the client's clock: skew-proof.
             deadline = state.seen_at + max(expires_at - state.created_at, 0) + ABANDON_GRACE_S
             if deadline != state.deadline:
                 state.deadline = deadline
                 self._schedule(state)
-        usage = f.get(run, "usage")
-        prompt, completion = f.integer(usage, "prompt_tokens"), f.integer(usage, "completion_tokens")
-        if prompt is not None or completion is not None:
-            state.usage = (prompt or 0, completion or 0)
-        reason = f.text(f.get(run, "incomplete_details"), "reason")
-        state.incomplete_reason = reason or state.incomplete_reason
-        code = f.text(f.get(run, "last_error"), "code")
-        state.last_error_code = code or state.last_error_code
-        status = f.text(run, "status")
+        usage = fields.get("usage")
+        if usage is not None:
+            prompt, completion = f.integer(usage, "prompt_tokens"), f.integer(usage, "completion_tokens")
+            if prompt is not None or completion is not None:
+                state.usage = (prompt or 0, completion or 0)
+        details = fields.get("incomplete_details")
+        if details is not None:
+            state.incomplete_reason = f.text(details, "reason") or state.incomplete_reason
+        last_error = fields.get("last_error")
+        if last_error is not None:
+            state.last_error_code = f.text(last_error, "code") or state.last_error_code
+        status = f.as_text(fields.get("status"))
         if status is not None and status != state.status:
             state.status = status
             if span.is_recording():
