@@ -312,7 +312,8 @@ def mode_alternate(args: argparse.Namespace, work: Workloads) -> dict[str, Any]:
         if error is not None:
             errors[variant.name] = error
     samples: list[dict[str, Any]] = []
-    if all(v.name in errors for v in variants if v.name != "base"):
+    others = [v.name for v in variants if v.name != "base"]
+    if others and all(name in errors for name in others):
         return {"samples": samples, "errors": errors}  # nothing left to compare the base with
     for rep in range(args.reps):
         shift = rep % len(variants)
@@ -415,7 +416,10 @@ def mode_micro(args: argparse.Namespace, work: Workloads) -> dict[str, Any]:
     ``--workload poll``: create_and_poll answered from recorded emulator responses (fresh run ids).
     ``--workload stream``: a recorded run-event stream with its message delta repeated
     ``--micro-events`` times, handed back without SSE parsing, so the per-event part stands out."""
-    import httpx2 as httpx  # the openai release in our environment is built on httpx2
+    try:
+        import httpx2 as httpx  # openai 3.x is built on httpx2
+    except ImportError:
+        import httpx  # type: ignore[no-redef]
 
     thread = work.threads(1)[0]
     counter = iter(range(10**9))

@@ -45,6 +45,5 @@ def set_present(span: Span, values: dict[str, Any]) -> None:
     """Set only the attributes that have a value."""
     if not span.is_recording():
         return
-    for key, value in values.items():
-        if value is not None:
-            span.set_attribute(key, value)
+    # One call: the SDK takes its lock and checks its limits once, not once per attribute.
+    span.set_attributes({key: value for key, value in values.items() if value is not None})

@@ -501,17 +501,18 @@ class RunTracker:
         if state.outputs:
             set_present(span, {a.OUTPUT_MESSAGES: self.capture.output_messages(state.outputs)})
             state.outputs.clear()
-        set_present(span, {
-            a.RUN_ID: state.run_id,
-            a.RUN_STATUS: status,
-            a.RUN_POLL_COUNT: state.poll_count,
-            a.CONVERSATION_ID: state.thread_id,
-            a.AGENT_ID: state.assistant_id,
-            a.RESPONSE_MODEL: state.response_model,
-            a.USAGE_INPUT_TOKENS: usage[0] if usage else None,
-            a.USAGE_OUTPUT_TOKENS: usage[1] if usage else None,
-            a.RUN_INCOMPLETE_REASON: state.incomplete_reason,
-        })
+        if span.is_recording():  # an unsampled run needs none of these built
+            set_present(span, {
+                a.RUN_ID: state.run_id,
+                a.RUN_STATUS: status,
+                a.RUN_POLL_COUNT: state.poll_count,
+                a.CONVERSATION_ID: state.thread_id,
+                a.AGENT_ID: state.assistant_id,
+                a.RESPONSE_MODEL: state.response_model,
+                a.USAGE_INPUT_TOKENS: usage[0] if usage else None,
+                a.USAGE_OUTPUT_TOKENS: usage[1] if usage else None,
+                a.RUN_INCOMPLETE_REASON: state.incomplete_reason,
+            })
         if error_type is not None and error is None:
             span.set_attribute(a.ERROR_TYPE, error_type)
             span.set_status(Status(StatusCode.ERROR, error_type))
