@@ -67,7 +67,10 @@ def view(obj: Any) -> Mapping[str, Any] | _Attributes:
         backed = _dict_backed[cls] = hasattr(cls, "model_fields") or hasattr(cls, "__fields__")
     if backed:
         stored = getattr(obj, "__dict__", None)
-        if isinstance(stored, dict):
+        # Fields outside the model's declaration (pydantic v2 keeps them apart) are read by
+        # attribute: openai 1.x builds an event it does not know as another event's model, with
+        # the run's fields all undeclared.
+        if isinstance(stored, dict) and not getattr(obj, "__pydantic_extra__", None):
             return stored
     return _Attributes(obj)
 
