@@ -1,4 +1,4 @@
-"""Reads the telemetry contract (``shared/CONTRACT.md`` beside the repository) for cross-checks."""
+"""Reads the telemetry contract (``docs/telemetry-contract.md``) for cross-checks."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-CONTRACT = REPO.parent / "shared" / "CONTRACT.md"
+CONTRACT = REPO / "docs" / "telemetry-contract.md"
 
 
 @dataclass(frozen=True)

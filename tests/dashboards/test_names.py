@@ -25,7 +25,7 @@ def instruments() -> list[contract.Instrument]:
 @pytest.fixture(scope="module")
 def exposed() -> dict[str, set[str]]:
     """sample name -> labels, from the recorded fixture."""
-    pytest.importorskip("prometheus_client")
+    support.require_module("prometheus_client")
     return promnames().series_labels(promnames().FIXTURE.read_text())
 
 
