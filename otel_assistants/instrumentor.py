@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import logging
 import os
 from collections.abc import Collection
 from typing import Any
 
-from opentelemetry import trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.instrumentation.utils import unwrap
 from wrapt import wrap_function_wrapper
@@ -18,6 +15,7 @@ from .config import Settings
 from .failsafe import report
 from .interceptor import Interceptor
 from .package import _instruments
+from .shutdown import ShutdownHook
 from .streams import drain_dropped
 from .telemetry import Telemetry
 from .tracker import RunTracker
@@ -39,8 +37,7 @@ class AssistantsInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         super().__init__()
         self._tracker: RunTracker | None = None
         self._settings: Settings | None = None
-        self._hooked_provider: Any = None
-        self._atexit_registered = False
+        self._shutdown_hook: ShutdownHook | None = None
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return _instruments
@@ -64,47 +61,23 @@ class AssistantsInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         self._settings = Settings.resolve(**kwargs)
         telemetry = Telemetry(kwargs.get("tracer_provider"), kwargs.get("meter_provider"))
         self._tracker = RunTracker(telemetry, self._settings)
-        interceptor = Interceptor(self._tracker, telemetry, (BaseAzureClient,))
+        # Open runs end before the provider shuts down: its processors drop spans ended later.
+        self._shutdown_hook = ShutdownHook(self._end_open_runs, kwargs.get("tracer_provider"))
+        self._shutdown_hook.follow()
+        interceptor = Interceptor(self._tracker, telemetry, (BaseAzureClient,), self._shutdown_hook)
         wrap_function_wrapper(_BASE_CLIENT, "SyncAPIClient.request", interceptor.sync_request)
         wrap_function_wrapper(_BASE_CLIENT, "AsyncAPIClient.request", interceptor.async_request)
-        self._hook_provider_shutdown(kwargs.get("tracer_provider") or trace.get_tracer_provider())
-        if not self._atexit_registered:
-            atexit.register(self._end_open_runs)
-            self._atexit_registered = True
 
     def _uninstrument(self, **kwargs: Any) -> None:
         import openai._base_client as base_client
 
         unwrap(base_client.SyncAPIClient, "request")
         unwrap(base_client.AsyncAPIClient, "request")
-        self._unhook_provider_shutdown()
+        if self._shutdown_hook is not None:
+            self._shutdown_hook.close()
+            self._shutdown_hook = None
         self._end_open_runs()
         self._tracker = None
-
-    # Spans ended after the provider's processors shut down are dropped, so open runs are ended
-    # just before the provider shuts down (and at exit, for providers that never do).
-
-    def _hook_provider_shutdown(self, provider: Any) -> None:
-        original = getattr(provider, "shutdown", None)
-        if original is None or not callable(original):
-            return
-        instrumentor = self
-
-        def shutdown(*args: Any, **kwargs: Any) -> Any:
-            instrumentor._end_open_runs()
-            return original(*args, **kwargs)
-
-        try:
-            provider.shutdown = shutdown
-        except (AttributeError, TypeError):
-            return
-        self._hooked_provider = provider
-
-    def _unhook_provider_shutdown(self) -> None:
-        provider, self._hooked_provider = self._hooked_provider, None
-        if provider is not None:
-            with contextlib.suppress(AttributeError):
-                del provider.shutdown
 
     def _end_open_runs(self) -> None:
         tracker = self._tracker

@@ -21,6 +21,7 @@ from . import fields as f
 from .failsafe import failsafe, report
 from .responses import observe_parse, unread_body
 from .routes import Kind, Route, route
+from .shutdown import ShutdownHook
 from .spans import mark_exception, now_ns, set_present
 from .streams import drain_dropped, is_event_stream, is_raw_response, observe_run_stream
 from .telemetry import Telemetry
@@ -50,8 +51,10 @@ class Call:
 
 
 class Interceptor:
-    def __init__(self, tracker: RunTracker, telemetry: Telemetry, azure_types: tuple[type, ...]) -> None:
+    def __init__(self, tracker: RunTracker, telemetry: Telemetry, azure_types: tuple[type, ...],
+                 shutdown_hook: ShutdownHook) -> None:
         self._tracker = tracker
+        self._shutdown_hook = shutdown_hook
         self._telemetry = telemetry
         self._azure_types = azure_types
         # (client class, id of its base URL) -> (that URL, what it says): a client's URL rarely
@@ -108,9 +111,11 @@ class Interceptor:
         body = f.mapping(getattr(options, "json_data", None))
         call = Call(target, self._client_info(instance), body, kwargs.get("stream") is True)
         if target.kind is Kind.RUN_CREATE:
+            self._shutdown_hook.follow()  # the app may have set its tracer provider since instrument()
             call.run = self._tracker.start(call.client, target.thread_id, body)
             call.token = otel_context.attach(call.run.context)
         elif target.kind is Kind.RUN_POLL:
+            self._shutdown_hook.follow()  # a poll may start tracking a run created elsewhere
             # No span of its own; the run span is current so lower-level spans nest under it.
             run_context = self._tracker.context_for(target.run_id)
             if run_context is not None:
@@ -213,7 +218,8 @@ class Interceptor:
             if call.stream and (is_event_stream(result) or is_raw_response(result)):
                 result = self._observe_stream(call, result)
             elif unread_body(result):  # with_streaming_response: seen when the app parses it
-                result = observe_parse(result, lambda parsed: self._observe(call, parsed))
+                # Parsed later, outside this request: no step fetch can follow it.
+                result = observe_parse(result, lambda parsed: self._observe(call, parsed, fetch_after=False))
             else:
                 ended = self._observe(call, result)
         except Exception as error:
@@ -236,7 +242,7 @@ class Interceptor:
         start = call.run.start_ns if call.run is not None else call.start_ns
         return observe_run_stream(self._tracker, run, start, result)
 
-    def _observe(self, call: Call, result: Any) -> RunState | None:
+    def _observe(self, call: Call, result: Any, *, fetch_after: bool = True) -> RunState | None:
         payload = _payload(result)
         if payload is None:
             return None
@@ -246,11 +252,11 @@ class Interceptor:
         ended = None
         if kind is Kind.RUN_CREATE:
             assert call.run is not None
-            ended = tracker.created(call.run, payload)
+            ended = tracker.created(call.run, payload, fetch_after=fetch_after)
         elif kind is Kind.RUN_POLL:
-            ended = tracker.observe(payload, poll=True, discover=True, client=call.client)
+            ended = tracker.observe(payload, poll=True, discover=True, client=call.client, fetch_after=fetch_after)
         elif target.operation in ("submit_tool_outputs", "cancel_run", "update_run"):
-            ended = tracker.observe(payload)
+            ended = tracker.observe(payload, fetch_after=fetch_after)
         elif target.operation == "list_runs":
             for run in f.items(payload, "data"):
                 tracker.observe(run)  # a run a listing shows ended gets no step fetch: one listing, one request
@@ -269,8 +275,8 @@ class Interceptor:
 
     def _fetch_steps(self, client: Any, run: RunState) -> None:
         """``run_steps=fetch``: one step listing (all pages) for a polled run that just ended."""
+        steps: list[Any] = []
         try:
-            steps: list[Any] = []
             after: str | None = None
             with suppress_instrumentation():
                 for _ in range(STEP_FETCH_MAX_PAGES):
@@ -278,13 +284,14 @@ class Interceptor:
                     after = _next_cursor(page, steps)
                     if after is None:
                         break
-            self._tracker.steps_seen(run.run_id, steps)
         except Exception as error:
             report("fetch_steps", error)
+        finally:
+            self._steps_fetched(run, steps)
 
     async def _fetch_steps_async(self, client: Any, run: RunState) -> None:
+        steps: list[Any] = []
         try:
-            steps: list[Any] = []
             after: str | None = None
             with suppress_instrumentation():
                 for _ in range(STEP_FETCH_MAX_PAGES):
@@ -292,9 +299,15 @@ class Interceptor:
                     after = _next_cursor(page, steps)
                     if after is None:
                         break
-            self._tracker.steps_seen(run.run_id, steps)
         except Exception as error:
             report("fetch_steps", error)
+        finally:
+            self._steps_fetched(run, steps)
+
+    @failsafe()
+    def _steps_fetched(self, run: RunState, steps: list[Any]) -> None:
+        # Also after a failed fetch: steps a stream left open must end either way.
+        self._tracker.steps_fetched(run, steps)
 
     def _step_query(self, run: RunState, after: str | None) -> dict[str, Any]:
         query: dict[str, Any] = {"thread_id": run.thread_id, "limit": STEP_PAGE_SIZE, "order": "asc",

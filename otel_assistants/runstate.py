@@ -27,6 +27,7 @@ class ToolCall:
 class OpenStep:
     span: Span
     start_ns: int
+    step: Any  # the step as last seen in its stream, to describe it if no later view arrives
 
 
 class EndedRun:

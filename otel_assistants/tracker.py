@@ -90,7 +90,7 @@ class RunTracker:
         self._register(object(), state)
         return state
 
-    def created(self, state: RunState, run: Any) -> RunState | None:
+    def created(self, state: RunState, run: Any, *, fetch_after: bool = False) -> RunState | None:
         """The create request answered with the run: from now on it is known by its id."""
         run_id = f.text(run, "id")
         if run_id is None:
@@ -104,7 +104,7 @@ class RunTracker:
             state.run_id = state.key = run_id
             self._runs[run_id] = state
             self._schedule(state)  # its deadline entry was filed under the placeholder key
-        return self.observe(run, state=state)
+        return self.observe(run, state=state, fetch_after=fetch_after)
 
     def fail(self, state: RunState, error: BaseException) -> None:
         """The SDK raised for this run's own request or stream: the run span ends with the exception."""
@@ -146,9 +146,12 @@ class RunTracker:
                     return
                 start = now_ns()
                 span = step_spans.start_step_span(self._telemetry, state.context, step, start)
-                state.open_steps[step_id] = OpenStep(span, start)
+                state.open_steps[step_id] = OpenStep(span, start, step)
             return
         if f.text(step, "status") not in step_spans.TERMINAL_STEP_STATUSES:
+            open_step = state.open_steps.get(step_id)
+            if open_step is not None:
+                open_step.step = step
             return
         with self._lock:
             open_step = state.open_steps.pop(step_id, None)
@@ -223,10 +226,13 @@ class RunTracker:
             state.span.set_attribute(a.REQUEST_STREAM, True)
 
     def observe(self, run: Any, *, state: RunState | None = None, poll: bool = False,
-                discover: bool = False, client: ClientInfo | None = None) -> RunState | None:
+                discover: bool = False, client: ClientInfo | None = None,
+                fetch_after: bool = False) -> RunState | None:
         """Any Run object the client received. ``discover`` lets a retrieve start tracking a
-        run created elsewhere; list results only update runs already tracked. Returns the run
-        when this observation ended it and its steps should be fetched."""
+        run created elsewhere; list results only update runs already tracked. With
+        ``fetch_after`` (a response the caller can follow with the step fetch, not a stream
+        event or a listing), returns the run when this observation ended it and its steps are
+        to be fetched; steps a stream left open then wait for ``steps_fetched``."""
         run_id = f.text(run, "id")
         if run_id is None:
             return None
@@ -249,8 +255,17 @@ class RunTracker:
                 self._claim(state)
         if not terminal:
             return None
-        self._finish(state)
-        return state if self._fetch_steps and not state.streamed else None
+        fetch = fetch_after and self._fetch_steps
+        self._finish(state, defer_steps=fetch)
+        return state if fetch else None
+
+    def steps_fetched(self, state: RunState, steps: list[Any]) -> None:
+        """The step fetch's answer for a run that ended (partial if the fetch failed): steps a
+        stream left open end with the server's view of them, the others are described anew."""
+        finished = {f.text(step, "id"): step for step in steps
+                    if f.text(step, "status") in step_spans.TERMINAL_STEP_STATUSES}
+        self._end_open_steps(state, now_ns(), finished)
+        self.steps_seen(state.run_id, steps, state=state)
 
     def poll_failed(self, run_id: str | None, error: BaseException) -> None:
         """A retrieve raised: the run goes on server-side, so the span records it and stays open."""
@@ -471,17 +486,34 @@ class RunTracker:
             self._claim(state)
         self._finish(state, error=error)
 
+    def _end_open_steps(self, state: RunState, end: int, fetched: dict[Any, Any] | None = None) -> None:
+        """End the steps a stream saw start and not finish: with the fetched step when there is
+        one (the server's status and end), else as last seen, at ``end``."""
+        with self._lock:
+            left = list(state.open_steps.items())
+            state.open_steps.clear()
+            state.done_steps.update(step_id for step_id, _ in left)
+        for step_id, open_step in left:
+            step = fetched.get(step_id) if fetched else None
+            step_end = end
+            if step is None:
+                step = open_step.step
+            else:
+                times = step_spans.server_times(step, end)
+                step_end = max(times[1], open_step.start_ns) if times is not None else end
+            step_spans.end_step_span(self._telemetry, self.capture, open_step.span, step, open_step.start_ns,
+                                     step_end)
+
     def _finish(self, state: RunState, *, error_type: str | None = None,
-                error: BaseException | None = None) -> None:
-        """Close the run's span and record its metrics. Called once per run, without the lock."""
+                error: BaseException | None = None, defer_steps: bool = False) -> None:
+        """Close the run's span and record its metrics. Called once per run, without the lock.
+        ``defer_steps``: steps left open wait for the step fetch (``steps_fetched``)."""
         end = now_ns()
         for call in state.tools.values():
             end_tool_call(self._telemetry, call, end, a.ERROR_TOOL_OUTPUT_NOT_SUBMITTED)
         state.tools.clear()
-        for step_id, open_step in list(state.open_steps.items()):  # a stream that stopped mid-step
-            state.done_steps.add(step_id)
-            step_spans.end_step_span(self._telemetry, self.capture, open_step.span, {}, open_step.start_ns, end)
-        state.open_steps.clear()
+        if state.open_steps and not defer_steps:  # a stream that stopped mid-step
+            self._end_open_steps(state, end)
 
         span = state.span
         status = state.status

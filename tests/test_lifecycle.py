@@ -176,3 +176,54 @@ def test_tool_span_times_the_apps_work(otel: Otel, client: Any, assistant: Any) 
                                       poll_interval_ms=1)
     tool = otel.spans("execute_tool")[0]
     assert 0.2 <= (tool.end_time - tool.start_time) / 1e9 < 2
+
+
+# The app instruments first and sets its tracer provider afterwards (the provider is then not the
+# one instrument() saw); one run is created and never polled. Its span must still be exported.
+PROVIDER_SET_LATER = """
+import json, sys
+import openai
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from otel_assistants import AssistantsInstrumentor
+
+class Printed(SpanExporter):
+    def export(self, spans):
+        for span in spans:
+            print(json.dumps({"name": span.name, "error.type": span.attributes.get("error.type")}), flush=True)
+        return SpanExportResult.SUCCESS
+
+AssistantsInstrumentor().instrument(run_steps="off")
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(Printed()))
+trace.set_tracer_provider(provider)
+client = openai.OpenAI(base_url=sys.argv[1], api_key="sk-test", max_retries=0)
+assistant = client.beta.assistants.create(model="gpt-4o", name="later")
+thread = client.beta.threads.create()
+client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id, metadata={"scenario": "hold=1"})
+if sys.argv[2] == "shutdown":
+    provider.shutdown()
+    print("SHUT DOWN", flush=True)
+"""
+
+
+@pytest.mark.parametrize("ending", ["shutdown", "exit"])
+def test_provider_set_after_instrument_still_gets_open_runs(emulator: Any, tmp_path: Any, ending: str) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "app.py"
+    script.write_text(PROVIDER_SET_LATER)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
+    result = subprocess.run([sys.executable, str(script), emulator.base_url, ending], capture_output=True,
+                            text=True, env=env, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "already shutdown" not in result.stderr
+    exported = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    runs = [span for span in exported if span["name"] == "invoke_agent later"]
+    assert runs == [{"name": "invoke_agent later", "error.type": "abandoned"}]
+    if ending == "shutdown":  # ended before the provider shut down, not at exit
+        assert result.stdout.index("invoke_agent later") < result.stdout.index("SHUT DOWN")
