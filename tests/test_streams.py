@@ -11,11 +11,13 @@ import os
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import openai
 import pytest
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace import Span as SdkSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
@@ -34,7 +36,9 @@ from .flows import (
     async_raw_response_stream,
     async_stream_iterated,
     async_stream_until_done,
+    async_stream_with_handler,
     async_streaming_response,
+    async_submit_stream,
     create_and_run_stream,
     create_stream_true,
     last_run,
@@ -43,8 +47,10 @@ from .flows import (
     stream_iterated,
     stream_until_done,
     streaming_response,
+    submit_stream,
 )
 from .harness import Otel
+from .test_steps import server_steps, step_requests
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),
@@ -153,35 +159,88 @@ def first_chunks(otel: Otel) -> list[Any]:
     return otel.points("gen_ai.client.operation.time_to_first_chunk")
 
 
+NS = 1_000_000_000
+STEP_ID = "openai.assistants.run_step.id"
+STEP_TYPE = "openai.assistants.run_step.type"
+STEP_STATUS = "openai.assistants.run_step.status"
+
+
+def emulated_run(emulator: Any, run: Any) -> Any:
+    """The emulator's own record of a run (its steps, whether it is still streaming)."""
+    return emulator._store.threads[run.thread_id].runs[run.id]
+
+
+def assert_live_steps(otel: Otel, emulator: Any, run: Any, kinds: list[str]) -> list[ReadableSpan]:
+    """One span per step the emulator made, in the order made, each seen live in a stream: under
+    the run span, with client times and the step's final attributes, and one duration point each."""
+    run_span = otel.one_run()
+    with emulator._store.lock:
+        made = list(emulated_run(emulator, run).steps.values())
+    assert [step["type"] for step in made] == kinds
+    spans = otel.spans("run_step")
+    assert sorted(s.attributes[STEP_ID] for s in spans) == sorted(step["id"] for step in made)  # each once
+    by_id = {s.attributes[STEP_ID]: s for s in spans}
+    ordered = [by_id[step["id"]] for step in made]
+    for step, span in zip(made, ordered, strict=True):
+        assert span.name == f"run_step {step['type']}"
+        assert span.kind is SpanKind.INTERNAL
+        assert span.parent.span_id == run_span.context.span_id
+        assert span.attributes[STEP_TYPE] == step["type"]
+        assert span.attributes[STEP_STATUS] == step["status"] == "completed"
+        assert span.attributes["gen_ai.usage.input_tokens"] == step["usage"]["prompt_tokens"]
+        assert span.attributes["gen_ai.usage.output_tokens"] == step["usage"]["completion_tokens"]
+        # The client's clock: after the run's request went out, never a server whole second (nor
+        # clamped to the run's start, as server times are).
+        assert run_span.start_time < span.start_time <= span.end_time <= run_span.end_time
+        assert span.start_time % NS and span.end_time % NS
+    assert all(first.end_time <= then.start_time for first, then in itertools.pairwise(ordered))
+    points = otel.points("openai.assistants.run_step.duration")
+    assert {p.unit for p in points} == {"s"}
+    assert all(set(p.attributes) == {STEP_TYPE, STEP_STATUS} for p in points)
+    assert Counter({(p.attributes[STEP_TYPE], p.attributes[STEP_STATUS]): p.count for p in points}) == Counter(
+        (kind, "completed") for kind in kinds)
+    assert sum(p.sum for p in points) == pytest.approx(sum((s.end_time - s.start_time) / NS for s in ordered))
+    return ordered
+
+
 # ---- every surface, sync and async ---------------------------------------------------------------
 
+def assert_surface(otel: Otel, emulator: Any, run: Any) -> ReadableSpan:
+    assert run.status == "completed"
+    span = run_ended(otel, "completed")
+    assert span.attributes["openai.assistants.run.id"] == run.id
+    # the emulator's default usage, from the final run event
+    assert (span.attributes["gen_ai.usage.input_tokens"], span.attributes["gen_ai.usage.output_tokens"]) == (100, 20)
+    assert sum(p.count for p in first_chunks(otel)) == 1
+    assert_live_steps(otel, emulator, run, ["message_creation"])
+    assert step_requests(emulator, run) == 0  # the stream showed the steps: run_steps=fetch asks for none
+    return span
+
+
 @pytest.mark.parametrize("start", SYNC_STREAM_STARTERS, ids=lambda f: f.__name__)
-def test_sync_stream_surface(start: Any, otel: Otel, client: Any, assistant: Any) -> None:
+def test_sync_stream_surface(start: Any, otel: Otel, client: Any, assistant: Any, emulator: Any) -> None:
     skip_missing(client, start)
     client.beta.assistants.retrieve(assistant.id)  # made before instrumenting: this is how its name is learnt
     run = start(client, assistant.id, client.beta.threads.create().id, "deltas=3")
-    assert run.status == "completed"
-    span = run_ended(otel, "completed")
-    assert span.name == "invoke_agent streamer"
-    assert span.attributes["openai.assistants.run.id"] == run.id
-    assert span.attributes["gen_ai.usage.output_tokens"] == 20
-    assert sum(p.count for p in first_chunks(otel)) == 1
+    assert assert_surface(otel, emulator, run).name == "invoke_agent streamer"
 
 
 @pytest.mark.parametrize("start", ASYNC_STREAM_STARTERS, ids=lambda f: f.__name__)
-async def test_async_stream_surface(start: Any, otel: Otel, aclient: Any, assistant: Any) -> None:
+async def test_async_stream_surface(start: Any, otel: Otel, aclient: Any, assistant: Any, emulator: Any) -> None:
     skip_missing(aclient, start)
     run = await start(aclient, assistant.id, (await aclient.beta.threads.create()).id, "deltas=3")
-    assert run.status == "completed"
-    span = run_ended(otel, "completed")
-    assert span.attributes["openai.assistants.run.id"] == run.id
-    assert sum(p.count for p in first_chunks(otel)) == 1
+    assert_surface(otel, emulator, run)
 
 
 # ---- a tool round driven by streams ----------------------------------------------------------------
-# Every starter once, each with the next submitter in turn, so every submitter is used too.
+# Every starter once, each with the next submitter in turn, so every submitter is used too. The
+# assistant says something first, as real ones often do, so the run makes three steps.
 
-def assert_tool_round(otel: Otel, run: Any) -> None:
+TOOL_ROUND = "tools=2;preamble=Let me check the weather."
+TOOL_ROUND_STEPS = ["message_creation", "tool_calls", "message_creation"]
+
+
+def assert_tool_round(otel: Otel, emulator: Any, run: Any) -> None:
     span = run_ended(otel, "completed")
     assert span.attributes["openai.assistants.run.id"] == run.id
     tools = otel.spans("execute_tool")
@@ -192,39 +251,130 @@ def assert_tool_round(otel: Otel, run: Any) -> None:
     assert len(submit) == 1 and submit[0].parent.span_id == span.context.span_id
     assert all(t.end_time <= submit[0].end_time for t in tools)
     assert sum(p.count for p in first_chunks(otel)) == 1
+    # The tool step opens in the first stream and ends in the submission's: it holds the app's tool work.
+    _, tool_step, _ = assert_live_steps(otel, emulator, run, TOOL_ROUND_STEPS)
+    assert all(tool_step.start_time <= t.start_time <= t.end_time <= tool_step.end_time for t in tools)
+    with emulator._store.lock:
+        calls = next(s for s in emulated_run(emulator, run).steps.values() if s["type"] == "tool_calls")
+    assert sorted(t.attributes["gen_ai.tool.call.id"] for t in tools) == sorted(
+        c["id"] for c in calls["step_details"]["tool_calls"])
+    assert step_requests(emulator, run) == 0
 
 
 @pytest.mark.parametrize(("start", "submit"), list(zip(SYNC_STREAM_STARTERS, itertools.cycle(SYNC_STREAM_SUBMITTERS))),
                          ids=lambda f: f.__name__)
-def test_sync_tool_round(start: Any, submit: Any, otel: Otel, client: Any, assistant: Any) -> None:
+def test_sync_tool_round(start: Any, submit: Any, otel: Otel, client: Any, assistant: Any, emulator: Any) -> None:
     skip_missing(client, start)
-    run = start(client, assistant.id, client.beta.threads.create().id, "tools=2")
+    run = start(client, assistant.id, client.beta.threads.create().id, TOOL_ROUND)
     assert run.status == "requires_action"
     assert otel.run_spans() == []  # requires_action is not an end, and the stream's end is not either
     assert len(otel.instrumentor.tracker.state_for(run.id).tools) == 2
+    assert [s.name for s in otel.spans("run_step")] == ["run_step message_creation"]  # the tool step is still open
     run = submit(client, run)
     assert run.status == "completed"
-    assert_tool_round(otel, run)
+    assert_tool_round(otel, emulator, run)
 
 
 @pytest.mark.parametrize(("start", "submit"),
                          list(zip(ASYNC_STREAM_STARTERS, itertools.cycle(ASYNC_STREAM_SUBMITTERS))),
                          ids=lambda f: f.__name__)
-async def test_async_tool_round(start: Any, submit: Any, otel: Otel, aclient: Any, assistant: Any) -> None:
+async def test_async_tool_round(start: Any, submit: Any, otel: Otel, aclient: Any, assistant: Any,
+                                emulator: Any) -> None:
     skip_missing(aclient, start)
-    run = await start(aclient, assistant.id, (await aclient.beta.threads.create()).id, "tools=2")
+    run = await start(aclient, assistant.id, (await aclient.beta.threads.create()).id, TOOL_ROUND)
     assert run.status == "requires_action"
     assert otel.run_spans() == []
+    assert [s.name for s in otel.spans("run_step")] == ["run_step message_creation"]
     run = await submit(aclient, run)
     assert run.status == "completed"
-    assert_tool_round(otel, run)
+    assert_tool_round(otel, emulator, run)
+
+
+# ---- steps the app lists itself, built-in tools ------------------------------------------------------
+
+def assert_listed_steps_add_nothing(otel: Otel, emulator: Any, run: Any, listed: list[Any]) -> None:
+    """The app listed the steps mid-run and at the end, and retrieved one: still only the live
+    spans, each once, and no step request but the app's own."""
+    assert [step.type for step in listed] == TOOL_ROUND_STEPS
+    assert_live_steps(otel, emulator, run, TOOL_ROUND_STEPS)
+    assert step_requests(emulator, run) == 2
+    run_span = otel.one_run()
+    operations = otel.spans("list_run_steps") + otel.spans("retrieve_run_step")
+    assert [s.name for s in operations] == ["list_run_steps", "list_run_steps", "retrieve_run_step"]
+    assert all(s.parent.span_id == run_span.context.span_id for s in operations)
+
+
+# At the hand-off the preamble's step is done (and described live already), the tool step still runs.
+AT_HAND_OFF = [("message_creation", "completed"), ("tool_calls", "in_progress")]
+
+
+def test_app_step_listing_after_a_stream(otel: Otel, client: Any, assistant: Any, emulator: Any) -> None:
+    run = stream_until_done(client, assistant.id, client.beta.threads.create().id, TOOL_ROUND)
+    assert run.status == "requires_action"
+    assert [(s.type, s.status) for s in server_steps(client, run)] == AT_HAND_OFF
+    run = submit_stream(client, run)
+    listed = server_steps(client, run)
+    client.beta.threads.runs.steps.retrieve(listed[1].id, thread_id=run.thread_id, run_id=run.id)
+    assert_listed_steps_add_nothing(otel, emulator, run, listed)
+
+
+async def test_async_app_step_listing_after_a_stream(otel: Otel, aclient: Any, assistant: Any,
+                                                     emulator: Any) -> None:
+    steps = aclient.beta.threads.runs.steps
+    run = await async_stream_until_done(aclient, assistant.id, (await aclient.beta.threads.create()).id, TOOL_ROUND)
+    assert run.status == "requires_action"
+    assert [(s.type, s.status) for s in (await steps.list(run.id, thread_id=run.thread_id, order="asc")).data] == (
+        AT_HAND_OFF)
+    run = await async_submit_stream(aclient, run)
+    listed = (await steps.list(run.id, thread_id=run.thread_id, order="asc")).data
+    await steps.retrieve(listed[1].id, thread_id=run.thread_id, run_id=run.id)
+    assert_listed_steps_add_nothing(otel, emulator, run, listed)
+
+
+BUILTINS = [("code_interpreter", "extension"), ("file_search", "datastore")]
+
+
+def assert_builtin_under_its_step(otel: Otel, emulator: Any, run: Any, builtin: str, tool_type: str) -> None:
+    assert run.status == "completed"
+    tool_step, _ = assert_live_steps(otel, emulator, run, ["tool_calls", "message_creation"])
+    with emulator._store.lock:
+        [call] = emulated_run(emulator, run).steps[tool_step.attributes[STEP_ID]]["step_details"]["tool_calls"]
+    [tool] = otel.spans("execute_tool")
+    assert tool.name == f"execute_tool {builtin}"
+    assert tool.kind is SpanKind.INTERNAL
+    assert tool.parent.span_id == tool_step.context.span_id
+    assert (tool.start_time, tool.end_time) == (tool_step.start_time, tool_step.end_time)  # it ran in the step
+    expected: dict[str, Any] = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": builtin,
+                                "gen_ai.tool.type": tool_type, "gen_ai.tool.call.id": call["id"]}
+    if builtin == "file_search":
+        assert len(call["file_search"]["results"]) == 2
+        expected["openai.assistants.file_search.result_count"] = 2  # counted with capture off too
+    assert dict(tool.attributes) == expected  # and no content: capture is off
+    assert [(p.attributes, p.count) for p in otel.points("openai.assistants.tool_call.duration")] == [
+        ({"gen_ai.tool.name": builtin, "gen_ai.tool.type": tool_type}, 1)]
+    assert step_requests(emulator, run) == 0
+
+
+@pytest.mark.parametrize(("builtin", "tool_type"), BUILTINS)
+def test_builtin_tool_from_a_stream(builtin: str, tool_type: str, otel: Otel, client: Any, assistant: Any,
+                                    emulator: Any) -> None:
+    run = create_stream_true(client, assistant.id, client.beta.threads.create().id, f"builtin={builtin}")
+    assert_builtin_under_its_step(otel, emulator, run, builtin, tool_type)
+
+
+@pytest.mark.parametrize(("builtin", "tool_type"), BUILTINS)
+async def test_async_builtin_tool_from_a_stream(builtin: str, tool_type: str, otel: Otel, aclient: Any,
+                                                assistant: Any, emulator: Any) -> None:
+    run = await async_stream_with_handler(aclient, assistant.id, (await aclient.beta.threads.create()).id,
+                                          f"builtin={builtin}")
+    assert_builtin_under_its_step(otel, emulator, run, builtin, tool_type)
 
 
 def server_stream_done(emulator: Any, run: Any) -> None:
     """Wait until the emulator has sent the whole of the run's current stream. It serves a run's
     events from one shared generator, so a submit arriving before that would lose its first events
     to the previous stream's connection."""
-    state = emulator._store.threads[run.thread_id].runs[run.id]
+    state = emulated_run(emulator, run)
     deadline = time.monotonic() + 10
     while state.streaming and time.monotonic() < deadline:
         time.sleep(0.005)
@@ -295,6 +445,75 @@ async def test_async_stream_stops_early(start: Any, ending: str, otel: Otel, acl
         with pytest.raises(Exception):  # noqa: B017
             await start(aclient, assistant.id, thread.id, SCENARIOS[ending])
     assert_stopped(otel, ending, transport_error)
+
+
+def test_step_left_open_by_a_cut_stream_keeps_its_type(otel: Otel, client: Any, assistant: Any) -> None:
+    run = create_stream_true(client, assistant.id, client.beta.threads.create().id, f"{CUT};cut_mode=close")
+    assert run.status == "in_progress"
+    run_ended(otel, "in_progress", "abandoned")
+    [step] = otel.spans("run_step")  # cut inside the message step: it ends with the run
+    assert step.name == "run_step message_creation"
+    assert [p.attributes.get(STEP_TYPE) for p in otel.points("openai.assistants.run_step.duration")] == [
+        "message_creation"]
+
+
+# ---- a run streamed up to its tool hand-off, then polled to its end -------------------------------
+
+def assert_stream_then_polled(otel: Otel, emulator: Any, run: Any, fetched: bool) -> None:
+    """The tool step a stream saw start and ends later: with the step fetch, the server's final view
+    (status, end) over the client's live start, and the reply step from the fetch; without it,
+    the tool step as last seen in the stream, ended with the run."""
+    assert run.status == "completed"
+    run_span = run_ended(otel, "completed")
+    steps = {s.attributes[STEP_TYPE]: s for s in otel.spans("run_step")}
+    tool_step = steps.pop("tool_calls")
+    assert tool_step.parent.span_id == run_span.context.span_id
+    assert tool_step.start_time % NS  # its start was seen live
+    assert run_span.start_time < tool_step.start_time <= tool_step.end_time <= run_span.end_time
+    [tool] = otel.spans("execute_tool")
+    assert tool_step.start_time <= tool.start_time
+    durations = Counter({(p.attributes[STEP_TYPE], p.attributes.get(STEP_STATUS)): p.count
+                         for p in otel.points("openai.assistants.run_step.duration")})
+    if fetched:
+        assert tool_step.attributes[STEP_STATUS] == "completed"
+        assert [s.attributes[STEP_STATUS] for s in steps.values()] == ["completed"]
+        assert list(steps) == ["message_creation"]
+        assert durations == Counter({("tool_calls", "completed"): 1, ("message_creation", "completed"): 1})
+        assert step_requests(emulator, run) == 1
+    else:
+        assert tool_step.attributes[STEP_STATUS] == "in_progress"
+        assert tool_step.end_time == run_span.end_time
+        assert steps == {}
+        assert durations == Counter({("tool_calls", "in_progress"): 1})
+        assert step_requests(emulator, run) == 0
+
+
+@pytest.mark.parametrize("run_steps", ["fetch", "observed"])
+def test_stream_then_polled_to_the_end(run_steps: str, client: Any, assistant: Any, emulator: Any) -> None:
+    otel = Otel(run_steps=run_steps)
+    try:
+        run = stream_until_done(client, assistant.id, client.beta.threads.create().id, "tools=1")
+        assert run.status == "requires_action"
+        run = client.beta.threads.runs.submit_tool_outputs_and_poll(
+            run_id=run.id, thread_id=run.thread_id, tool_outputs=outputs_for(run), poll_interval_ms=1)
+        assert_stream_then_polled(otel, emulator, run, fetched=run_steps == "fetch")
+    finally:
+        otel.close()
+
+
+@pytest.mark.parametrize("run_steps", ["fetch", "observed"])
+async def test_async_stream_then_polled_to_the_end(run_steps: str, aclient: Any, assistant: Any,
+                                                   emulator: Any) -> None:
+    otel = Otel(run_steps=run_steps)
+    try:
+        run = await async_stream_until_done(aclient, assistant.id, (await aclient.beta.threads.create()).id,
+                                            "tools=1")
+        assert run.status == "requires_action"
+        run = await aclient.beta.threads.runs.submit_tool_outputs_and_poll(
+            run_id=run.id, thread_id=run.thread_id, tool_outputs=outputs_for(run), poll_interval_ms=1)
+        assert_stream_then_polled(otel, emulator, run, fetched=run_steps == "fetch")
+    finally:
+        otel.close()
 
 
 def read_to_first_delta(stream: Any) -> None:

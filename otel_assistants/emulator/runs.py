@@ -394,6 +394,8 @@ class RunEngine:
         if scenario.hold:
             yield from self._hold(state)
             return
+        if first and scenario.preamble:
+            yield from self._preamble(state, scenario.preamble)
         if first and scenario.builtin:
             yield from self._builtin_step(state)
         if state.rounds_done < scenario.tool_rounds:
@@ -478,8 +480,8 @@ class RunEngine:
         run["required_action"] = {"type": "submit_tool_outputs", "submit_tool_outputs": {"tool_calls": required}}
         yield Event.of("thread.run.requires_action", run)
 
-    def _final(self, state: RunState) -> Segment:
-        scenario = state.scenario
+    def _open_message(self, state: RunState) -> Generator[Item, None, tuple[JsonObject, JsonObject]]:
+        """Start an assistant message and the message_creation step that writes it."""
         run = state.run
         message = new_message(
             run["thread_id"],
@@ -496,18 +498,11 @@ class RunEngine:
         yield self._step_event(state, "thread.run.step.in_progress", step)
         yield Event.of("thread.message.created", message)
         yield Event.of("thread.message.in_progress", message)
-        outcome = scenario.outcome
-        if outcome in ("failed", "expired"):
-            yield from self.finish(state, outcome, code=scenario.error_code)
-            return
-        if outcome == "cancelled":
-            run["status"] = "cancelling"
-            yield Event.of("thread.run.cancelling", run)
-            if state.streaming:
-                yield from self.finish(state, "cancelled")
-            # Otherwise the next retrieve completes the cancellation.
-            return
-        text = scenario.text if outcome == "completed" else scenario.text[: max(1, len(scenario.text) // 2)]
+        return message, step
+
+    def _write(self, state: RunState, message: JsonObject, text: str) -> Segment:
+        """Put `text` into the message, streamed as the scenario's message deltas."""
+        scenario = state.scenario
         delay = scenario.delta_delay_ms / 1000
         for index, piece in enumerate(split_text(text, scenario.deltas)):
             if index and delay:
@@ -526,6 +521,34 @@ class RunEngine:
             )
         if scenario.deltas == 0:
             _append_text(message, text)
+
+    def _preamble(self, state: RunState, text: str) -> Segment:
+        """What the assistant says before it calls any tool: a whole message in a step of its own."""
+        message, step = yield from self._open_message(state)
+        yield from self._write(state, message, text)
+        message["status"] = "completed"
+        message["completed_at"] = now()
+        yield Event.of("thread.message.completed", message)
+        state.message = None
+        yield self._complete_step(state, step)
+
+    def _final(self, state: RunState) -> Segment:
+        scenario = state.scenario
+        run = state.run
+        message, step = yield from self._open_message(state)
+        outcome = scenario.outcome
+        if outcome in ("failed", "expired"):
+            yield from self.finish(state, outcome, code=scenario.error_code)
+            return
+        if outcome == "cancelled":
+            run["status"] = "cancelling"
+            yield Event.of("thread.run.cancelling", run)
+            if state.streaming:
+                yield from self.finish(state, "cancelled")
+            # Otherwise the next retrieve completes the cancellation.
+            return
+        text = scenario.text if outcome == "completed" else scenario.text[: max(1, len(scenario.text) // 2)]
+        yield from self._write(state, message, text)
         at = now()
         if outcome == "completed":
             message["status"] = "completed"

@@ -19,6 +19,9 @@ tools              0                           function calls per ``requires_act
 rounds             1 when tools > 0            number of ``requires_action`` rounds
 tool_name          first function tool         name of the called function (else get_weather)
 builtin            (none)                      code_interpreter | file_search step first
+preamble           (none)                      a message the assistant writes first (cannot
+                                               contain ``;``), in a message_creation step of
+                                               its own before any tool step
 expires_in         600                         seconds from creation to ``expires_at``
 hold               0                           1: stays ``in_progress`` until cancelled/expired
 usage              100,20                      prompt,completion tokens, split across steps
@@ -60,6 +63,7 @@ class Scenario:
     rounds: int | None = None
     tool_name: str | None = None
     builtin: str | None = None
+    preamble: str | None = None
     expires_in: int = 600
     hold: bool = False
     usage: tuple[int, int] = (100, 20)
@@ -82,7 +86,7 @@ class Scenario:
     @property
     def step_count(self) -> int:
         """Steps a run that reaches its outcome records; usage is split across them."""
-        return self.tool_rounds + (1 if self.builtin else 0) + 1
+        return self.tool_rounds + (1 if self.builtin else 0) + (1 if self.preamble else 0) + 1
 
 
 def _int(minimum: int, maximum: int | None = None) -> Callable[[str, str], int]:
@@ -137,6 +141,7 @@ _CONVERTERS: dict[str, Callable[[str, str], Any]] = {
     "rounds": _int(1),
     "tool_name": _text,
     "builtin": _choice(BUILTINS),
+    "preamble": _text,
     "expires_in": _int(0),
     "hold": _flag,
     "usage": _usage,
