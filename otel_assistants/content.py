@@ -2,6 +2,11 @@
 
 Every captured value goes through ``Capture``: when capture is off it returns None for
 everything, so no prompt, message, instruction, tool argument or output can reach telemetry.
+
+Each text is cut to ``limit`` characters and marked. A structured value (a message shape, a list of
+file_search results, a tool output that is not a string) is cut inside, text by text, and only then
+serialised, so what is recorded is always valid JSON. A value the API carries as one string (a
+function's arguments or output, code, logs) is cut as that string, whatever it contains.
 """
 
 from __future__ import annotations
@@ -28,11 +33,18 @@ class Capture:
         return value[: self.limit] + TRUNCATION_MARK
 
     def text(self, value: Any) -> str | None:
+        """A value recorded as it is: a string cut as one text, anything else as JSON with its strings cut."""
         if not self.enabled or value is None:
             return None
-        if not isinstance(value, str):
-            value = _to_json(value)
-        return self.cut(value)
+        if isinstance(value, str):
+            return self.cut(value)
+        return _to_json(self._cut_strings(value))
+
+    def search_results(self, results: list[Any]) -> str | None:
+        """file_search results as a JSON list; each result's text is cut, never the list."""
+        if not self.enabled or not results:
+            return None
+        return _to_json([self._search_result(result) for result in results])
 
     def system_instructions(self, *instructions: Any) -> str | None:
         if not self.enabled:
@@ -86,6 +98,26 @@ class Capture:
 
     def _text_part(self, text: str) -> dict[str, Any]:
         return {"type": "text", "content": self.cut(text)}
+
+    def _search_result(self, result: Any) -> dict[str, Any]:
+        shaped: dict[str, Any] = {"file_id": f.text(result, "file_id"), "file_name": f.text(result, "file_name"),
+                                  "score": f.number(result, "score")}
+        texts = [text for text in (f.text(part, "text") for part in f.items(result, "content")) if text]
+        if texts:
+            shaped["content"] = self.cut("\n".join(texts))
+        return shaped
+
+    def _cut_strings(self, value: Any) -> Any:
+        """The value with every string in it cut; keys are its structure and are kept whole."""
+        if isinstance(value, str):
+            return self.cut(value)
+        if isinstance(value, dict):
+            return {str(key): self._cut_strings(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self._cut_strings(item) for item in value]
+        if value is None or isinstance(value, (bool, int, float)):
+            return value
+        return self.cut(str(value))  # what JSON cannot hold is recorded as its text
 
 
 def _to_json(value: Any) -> str:

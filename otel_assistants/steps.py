@@ -7,7 +7,6 @@ its spans and metric points.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from opentelemetry import trace
@@ -90,18 +89,14 @@ def _builtin_tool_span(telemetry: Telemetry, capture: Capture, parent: Any, call
     if tool == "file_search":
         results = f.items(details, "results")
         attributes[a.FILE_SEARCH_RESULT_COUNT] = len(results)
-        found = capture.text(json.dumps([_search_result(capture, r) for r in results], ensure_ascii=False)) \
-            if results else None
+        found = capture.search_results(results)
         if found is not None:
             attributes[a.TOOL_CALL_RESULT] = found
-    else:
-        code = capture.text(f.text(details, "input"))
-        if code is not None:
-            attributes[a.TOOL_CALL_ARGUMENTS] = code
+    elif capture.enabled:  # code_interpreter's input and logs are content: not even read with capture off
         logs = [f.text(output, "logs") for output in f.items(details, "outputs") if f.text(output, "type") == "logs"]
-        result = capture.text("\n".join(log for log in logs if log)) if logs else None
-        if result is not None:
-            attributes[a.TOOL_CALL_RESULT] = result
+        captured = {a.TOOL_CALL_ARGUMENTS: capture.text(f.text(details, "input")),
+                    a.TOOL_CALL_RESULT: capture.text("\n".join(log for log in logs if log) or None)}
+        attributes.update((key, value) for key, value in captured.items() if value is not None)
     span = telemetry.tracer.start_span(f"{a.EXECUTE_TOOL} {tool}", context=parent, kind=SpanKind.INTERNAL,
                                        start_time=start_ns, attributes=attributes)
     if error_type is not None and span.is_recording():
@@ -112,12 +107,3 @@ def _builtin_tool_span(telemetry: Telemetry, capture: Capture, parent: Any, call
     if error_type is not None:
         metric[a.ERROR_TYPE] = error_type
     telemetry.tool_duration.record(max(end_ns - start_ns, 0) / NS, telemetry.capped(metric))
-
-
-def _search_result(capture: Capture, result: Any) -> dict[str, Any]:
-    shaped: dict[str, Any] = {"file_id": f.text(result, "file_id"), "file_name": f.text(result, "file_name"),
-                              "score": f.number(result, "score")}
-    texts = [f.text(part, "text") for part in f.items(result, "content")]
-    if any(texts):
-        shaped["content"] = capture.cut("\n".join(t for t in texts if t))
-    return shaped
