@@ -32,7 +32,10 @@ def main(argv: list[str] | None = None) -> int:
         return serve(options.args)
     from .bundle import export_bundle
 
-    written = export_bundle(options.directory, runbook_base_url=options.runbook_base_url)
+    try:
+        written = export_bundle(options.directory, runbook_base_url=options.runbook_base_url)
+    except OSError as error:  # DIR is a file or unwritable, or the installation lacks the files
+        export.exit(1, f"{export.prog}: error: {error}\n")
     for path in written:
         print(path)
     return 0

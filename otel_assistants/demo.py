@@ -91,11 +91,9 @@ def run_demo(out: TextIO = sys.stdout) -> int:
     metrics = InMemoryMetricReader()
     readers: list[Any] = [metrics]
     if endpoint:
-        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-        tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-        readers.append(PeriodicExportingMetricReader(OTLPMetricExporter(), export_interval_millis=5000))
+        span_exporter, metric_exporter = _otlp_exporters()
+        tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter))
+        readers.append(PeriodicExportingMetricReader(metric_exporter, export_interval_millis=5000))
     meter_provider = MeterProvider(resource=resource, metric_readers=readers)
     instrumentor = AssistantsInstrumentor()
     instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
@@ -117,16 +115,51 @@ def run_demo(out: TextIO = sys.stdout) -> int:
         tracer_provider.shutdown()
         meter_provider.force_flush()
     finished = list(spans.get_finished_spans())
+    exit_code = 0
     if endpoint:
         traces = sorted({format(s.context.trace_id, "032x") for s in finished})
-        out.write(f"\nExported {len(finished)} spans in {len(traces)} traces and the metrics to {endpoint}\n")
+        if span_exporter.rejected or not metric_exporter.delivered:
+            # the SDK only logs failed exports: say so rather than claim the telemetry arrived
+            metrics_lost = "" if metric_exporter.delivered else " and the metrics"
+            out.write(f"\nCould not export to {endpoint}: {span_exporter.rejected} of {len(finished)} spans"
+                      f"{metrics_lost} did not reach the collector (see the errors above)\n")
+            exit_code = 1
+        else:
+            out.write(f"\nExported {len(finished)} spans in {len(traces)} traces and the metrics to {endpoint}\n")
         for trace_id in traces:
             out.write(f"  trace {trace_id}\n")
     else:
         out.write("\n" + render_traces(finished))
     out.write("\n" + render_metrics(metrics.get_metrics_data()))
     meter_provider.shutdown()
-    return 0
+    return exit_code
+
+
+def _otlp_exporters() -> tuple[Any, Any]:
+    """OTLP/HTTP span and metric exporters that remember what the collector did not accept."""
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.metrics.export import MetricExportResult
+    from opentelemetry.sdk.trace.export import SpanExportResult
+
+    class SpanExporter(OTLPSpanExporter):
+        rejected = 0  # spans in batches that failed
+
+        def export(self, batch: Any) -> Any:
+            result = super().export(batch)
+            if result is not SpanExportResult.SUCCESS:
+                self.rejected += len(batch)
+            return result
+
+    class MetricExporter(OTLPMetricExporter):
+        delivered = False  # the last export succeeded (points are cumulative: the last one counts)
+
+        def export(self, data: Any, *args: Any, **kwargs: Any) -> Any:
+            result = super().export(data, *args, **kwargs)
+            self.delivered = result is MetricExportResult.SUCCESS
+            return result
+
+    return SpanExporter(), MetricExporter()
 
 
 # attribute -> how the tree labels it

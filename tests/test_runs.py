@@ -123,13 +123,22 @@ def test_cancel(otel: Otel, client: Any, emulator: Any, assistant: Any) -> None:
     while run.status not in ("cancelled", "completed", "failed", "expired"):
         run = runs.retrieve(run.id, thread_id=thread.id)
     assert run.status == "cancelled"
+    assert_cancelled_run(otel, assistant)
+
+
+def assert_cancelled_run(otel: Otel, assistant: Any) -> None:
+    """Cancelled is not an error; the cancel request's span is the run span's child; one run counted."""
     span = otel.one_run()
     assert span.attributes["openai.assistants.run.status"] == "cancelled"
     assert span.status.status_code is StatusCode.UNSET
     assert "error.type" not in span.attributes
     cancel = otel.spans("cancel_run")
     assert len(cancel) == 1 and cancel[0].parent.span_id == span.context.span_id
-    assert otel.total("openai.assistants.runs", {"openai.assistants.run.status": "cancelled"}) == 1
+    points = otel.points("openai.assistants.runs")
+    assert [(p.attributes, p.value) for p in points] == [({
+        "openai.assistants.run.status": "cancelled", "gen_ai.agent.name": assistant.name,
+        "gen_ai.provider.name": "openai", "gen_ai.response.model": "gpt-4o",
+    }, 1)]
 
 
 async def test_async_cancel(otel: Otel, aclient: Any, assistant: Any) -> None:
@@ -139,6 +148,51 @@ async def test_async_cancel(otel: Otel, aclient: Any, assistant: Any) -> None:
     run = await runs.cancel(run.id, thread_id=thread.id)
     while run.status != "cancelled":
         run = await runs.retrieve(run.id, thread_id=thread.id)
-    span = otel.one_run()
-    assert span.attributes["openai.assistants.run.status"] == "cancelled"
-    assert otel.spans("cancel_run")[0].parent.span_id == span.context.span_id
+    assert_cancelled_run(otel, assistant)
+
+
+REQUEST_ATTRIBUTES = ("gen_ai.request.model", "gen_ai.request.temperature", "gen_ai.request.top_p",
+                      "gen_ai.request.max_tokens")
+
+
+def invoke_agent_durations(otel: Otel) -> list[dict[str, Any]]:
+    """Attributes of the invoke_agent points of gen_ai.client.operation.duration, one run each."""
+    points = [p for p in otel.points("gen_ai.client.operation.duration")
+              if p.attributes["gen_ai.operation.name"] == "invoke_agent"]
+    assert [p.count for p in points] == [1]
+    return [p.attributes for p in points]
+
+
+def test_run_request_attributes(otel: Otel, client: Any, assistant: Any) -> None:
+    thread = client.beta.threads.create()
+    run = client.beta.threads.runs.create_and_poll(
+        thread_id=thread.id, assistant_id=assistant.id, model="gpt-4o-mini", temperature=0.3, top_p=0.9,
+        max_completion_tokens=77, poll_interval_ms=1)
+    assert run.status == "completed" and run.model == "gpt-4o-mini"
+    attributes = otel.one_run().attributes
+    assert {k: attributes[k] for k in REQUEST_ATTRIBUTES} == {
+        "gen_ai.request.model": "gpt-4o-mini", "gen_ai.request.temperature": 0.3, "gen_ai.request.top_p": 0.9,
+        "gen_ai.request.max_tokens": 77,
+    }
+    assert type(attributes["gen_ai.request.max_tokens"]) is int
+    assert attributes["gen_ai.response.model"] == "gpt-4o-mini"
+    assert invoke_agent_durations(otel) == [{
+        "gen_ai.operation.name": "invoke_agent", "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": "gpt-4o-mini", "server.address": "127.0.0.1",
+    }]
+
+
+def test_unset_request_arguments_add_no_attributes(otel: Otel, client: Any, assistant: Any) -> None:
+    """The helper passes the SDK's NOT_GIVEN / omit sentinel for each: nothing was requested, nothing is recorded,
+    even though the run reports its defaults (temperature and top_p 1.0, the assistant's model)."""
+    thread = client.beta.threads.create()
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id,
+                                                   poll_interval_ms=1)
+    assert run.status == "completed"
+    assert (run.model, run.temperature, run.top_p, run.max_completion_tokens) == ("gpt-4o", 1.0, 1.0, None)
+    attributes = otel.one_run().attributes
+    assert [k for k in REQUEST_ATTRIBUTES if k in attributes] == []
+    assert attributes["gen_ai.response.model"] == "gpt-4o"
+    assert invoke_agent_durations(otel) == [{
+        "gen_ai.operation.name": "invoke_agent", "gen_ai.provider.name": "openai", "server.address": "127.0.0.1",
+    }]

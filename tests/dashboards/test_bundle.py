@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
-from otel_assistants import bundle
+import pytest
+
+from otel_assistants import bundle, cli
 
 from . import support
 
@@ -27,6 +30,17 @@ EXPECTED = {
 
 def _relative(paths: list[Path], root: Path) -> set[str]:
     return {p.relative_to(root).as_posix() for p in paths}
+
+# bundle file -> the generated file it copies
+SHIPPED = {
+    "grafana/dashboards/assistants-runs.json": "grafana/assistants-runs.json",
+    "grafana/dashboards/assistants-tools-streams.json": "grafana/assistants-tools-streams.json",
+    "grafana/provisioning/alerting/otel-assistants.yml": "provisioning/alerting/otel-assistants.yml",
+    "grafana/provisioning/dashboards/otel-assistants.yml": "provisioning/dashboards/otel-assistants.yml",
+    "grafana/provisioning/datasources/otel-assistants.yml": "provisioning/datasources/otel-assistants.yml",
+    "prometheus/rules/otel-assistants.yml": "alerts/otel-assistants.yml",
+}
+ALERT_FILES = ("grafana/provisioning/alerting/otel-assistants.yml", "prometheus/rules/otel-assistants.yml")
 
 
 def test_export_from_the_checkout(tmp_path: Path) -> None:
@@ -52,6 +66,69 @@ def test_export_can_point_the_runbooks_elsewhere(tmp_path: Path) -> None:
         text = (tmp_path / path).read_text()
         assert bundle.RUNBOOK_BASE_URL not in text
         assert "https://wiki.example.com/runbooks/AssistantsRunFailureRateHigh.md" in text
+
+
+@pytest.mark.parametrize("base_url", [None, "https://wiki.example.com/runbooks/"], ids=["default", "own-runbooks"])
+def test_cli_dashboards_export(base_url: str | None, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "mount"
+    options = ["--runbook-base-url", base_url] if base_url else []
+    assert cli.main(["dashboards", "export", str(out), *options]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert len(printed) == len(EXPECTED)
+    assert _relative([Path(line) for line in printed], out) == EXPECTED
+    assert {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()} == EXPECTED
+    runbooks = bundle.RUNBOOK_BASE_URL if base_url is None else base_url.rstrip("/")
+    for relative, source in SHIPPED.items():
+        shipped = (support.DASHBOARDS / source).read_text(encoding="utf-8")
+        expected = shipped.replace(bundle.RUNBOOK_BASE_URL, runbooks)
+        assert (out / relative).read_text(encoding="utf-8") == expected, relative
+    for relative in ALERT_FILES:
+        urls = re.findall(r"runbook_url: (\S+)", (out / relative).read_text(encoding="utf-8"))
+        assert urls, relative
+        for url in urls:
+            name = url.removeprefix(runbooks + "/")
+            assert re.fullmatch(r"Assistants\w+\.md", name), url
+            assert (support.RUNBOOKS / name).is_file(), url
+    if base_url is not None:
+        assert bundle.RUNBOOK_BASE_URL not in "".join((out / r).read_text(encoding="utf-8") for r in ALERT_FILES)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "command", "error"),
+    [
+        (["dashboards"], "dashboards", "the following arguments are required: action"),
+        (["dashboards", "export"], "dashboards export", "the following arguments are required: DIR"),
+        (["dashboards", "export", "{out}", "--runbook-base-url"], "dashboards export",
+         "argument --runbook-base-url: expected one argument"),
+        (["dashboards", "import", "{out}"], "dashboards", "argument action: invalid choice: 'import'"),
+    ],
+    ids=["no-action", "no-dir", "no-url", "unknown-action"],
+)
+def test_cli_dashboards_export_bad_arguments(arguments: list[str], command: str, error: str, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "mount"
+    with pytest.raises(SystemExit) as exited:
+        cli.main([a.format(out=out) for a in arguments])
+    assert exited.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith(f"usage: otel-assistants {command} [-h]")
+    assert f"\notel-assistants {command}: error: {error}" in captured.err
+    assert not out.exists()
+
+
+def test_cli_dashboards_export_onto_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """DIR naming a file: a one-line error and exit code 1, not a traceback."""
+    target = tmp_path / "taken"
+    target.write_text("mine")
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["dashboards", "export", str(target)])
+    assert exited.value.code == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("otel-assistants dashboards export: error: ")
+    assert str(target) in captured.err and captured.err.count("\n") == 1
+    assert target.read_text() == "mine"
 
 
 def test_export_from_an_installed_wheel(tmp_path: Path) -> None:
