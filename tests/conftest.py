@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import openai
 import pytest
@@ -24,10 +24,13 @@ def otel() -> Iterator[Otel]:
 
 
 @pytest.fixture
-def client(emulator: Emulator) -> openai.OpenAI:
-    return openai.OpenAI(base_url=emulator.base_url, api_key="sk-test-key", max_retries=0)
+def client(emulator: Emulator) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=emulator.base_url, api_key="sk-test-key", max_retries=0) as sync_client:
+        yield sync_client
 
 
 @pytest.fixture
-def aclient(emulator: Emulator) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=emulator.base_url, api_key="sk-test-key", max_retries=0)
+async def aclient(emulator: Emulator) -> AsyncIterator[openai.AsyncOpenAI]:
+    # Closed inside the test's own event loop: a connection left to the collector warns.
+    async with openai.AsyncOpenAI(base_url=emulator.base_url, api_key="sk-test-key", max_retries=0) as async_client:
+        yield async_client

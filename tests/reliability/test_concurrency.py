@@ -35,6 +35,7 @@ MIX = (
 )
 EXPECTED_ERRORS = {"failed": None, "expired": "expired"}  # failed: its last_error.code
 TURNS = 3  # runs per thread
+ORIGIN = "origin"  # run metadata: the name of the worker span that created the run
 
 
 def outputs_for(run: Any) -> list[dict[str, str]]:
@@ -69,9 +70,10 @@ class StreamedTools(openai.AssistantEventHandler):
                 stream.until_done()
 
 
-def drive(client: openai.OpenAI, assistant: str, kind: str, scenario: str, partner: queue.Queue[Any] | None) -> None:
+def drive(client: openai.OpenAI, assistant: str, kind: str, scenario: str, partner: queue.Queue[Any] | None,
+          origin: str) -> None:
     threads = client.beta.threads
-    metadata = {"scenario": scenario}
+    metadata = {"scenario": scenario, ORIGIN: origin}
     if kind == "loop":
         poll_until_done(client, threads.create_and_run(assistant_id=assistant, thread=QUESTION, metadata=metadata))
     elif kind == "helper":
@@ -106,6 +108,20 @@ def server_runs(emu: Emulator) -> dict[str, dict[str, Any]]:
         return {run_id: dict(state.run) for record in store.threads.values() for run_id, state in record.runs.items()}
 
 
+def server_owners(emu: Emulator) -> dict[str, str]:
+    """The emulator's own record of which run each step and each tool call belongs to."""
+    owners: dict[str, str] = {}
+    store = emu.api.store
+    with store.lock:
+        for record in store.threads.values():
+            for run_id, state in record.runs.items():
+                for step_id, step in state.steps.items():
+                    owners[step_id] = run_id
+                    for call in (step.get("step_details") or {}).get("tool_calls") or []:
+                        owners[call["id"]] = run_id
+    return owners
+
+
 def polls_of(emu: Emulator) -> Counter[str]:
     return Counter(r.path.rsplit("/", 1)[-1] for r in emu.requests
                    if r.method == "GET" and r.status == 200 and r.path.count("/") == 4 and "/runs/" in r.path)
@@ -126,22 +142,34 @@ def check_everything(otel: Watched, emu: Emulator, workers: dict[int, ReadableSp
         expected_error = (run["last_error"] or {}).get("code") if status == "failed" else EXPECTED_ERRORS.get(status)
         assert span.attributes.get("error.type") == expected_error
         assert span.status.status_code is (StatusCode.ERROR if expected_error else StatusCode.UNSET)
-        assert span.parent is not None and span.parent.span_id in workers, "created under its worker's span"
+        assert span.parent is not None and span.parent.span_id in workers
+        assert workers[span.parent.span_id].name == run["metadata"][ORIGIN], "under the span of its creator"
         count = span.attributes["openai.assistants.run.poll_count"]
         if run["id"] in shared:
             assert 1 <= count <= polls[run["id"]]
         else:
             assert count == polls[run["id"]]
-    for span in spans:  # tools, steps and run operations hang under their run
-        if span.name.startswith(("execute_tool", "run_step", "submit_tool_outputs")):
-            parent = by_id.get(span.parent.span_id) if span.parent else None
-            assert parent is not None and (parent in runs or parent.name.startswith("run_step")), span.name
+    owners = server_owners(emu)
+    for span in spans:  # tools, steps and run operations hang under their own run
+        if not span.name.startswith(("execute_tool", "run_step", "submit_tool_outputs")):
+            continue
+        parent = by_id.get(span.parent.span_id) if span.parent else None
+        assert parent is not None, span.name
+        if parent.name.startswith("run_step"):  # a built-in tool call under its step
+            parent = by_id[parent.parent.span_id]
+        assert parent in runs, span.name
+        attributes = span.attributes
+        owner = (attributes.get("openai.assistants.run.id") or owners.get(attributes.get("gen_ai.tool.call.id"))
+                 or owners.get(attributes.get("openai.assistants.run_step.id")))
+        assert owner is not None and parent.attributes["openai.assistants.run.id"] == owner, span.name
     statuses = Counter(run["status"] for run in truth.values())
     counted = Counter()
     for point in otel.points("openai.assistants.runs"):
         counted[point.attributes["openai.assistants.run.status"]] += int(point.value or 0)
     assert counted == statuses, "one runs point per run, by status"
     assert otel.total("openai.assistants.run.polls") == len(truth)
+    recorded_polls = sum(point.sum for point in otel.points("openai.assistants.run.polls"))
+    assert recorded_polls == sum(span.attributes["openai.assistants.run.poll_count"] for span in runs)
     assert otel.total("openai.assistants.run.duration") == len(truth)
     assert otel.total("openai.assistants.runs.active") == 0
 
@@ -173,7 +201,7 @@ def test_64_threads(fresh: Emulator) -> None:
                     if kind == "shared" and index % 2:  # odd workers follow their even neighbour's run
                         follow(client, pairs.setdefault(index - 1, queue.Queue()))
                     else:
-                        drive(client, assistant, kind, scenario, pairs.setdefault(index, queue.Queue()))
+                        drive(client, assistant, kind, scenario, pairs.setdefault(index, queue.Queue()), span.name)
         except BaseException as error:  # reported below, with the others
             errors.append(error)
 
@@ -210,9 +238,9 @@ async def apoll_until_done(client: openai.AsyncOpenAI, run: Any, submit: bool = 
 
 
 async def adrive(client: openai.AsyncOpenAI, assistant: str, kind: str, scenario: str,
-                 partner: asyncio.Future[Any] | None) -> None:
+                 partner: asyncio.Future[Any] | None, origin: str) -> None:
     threads = client.beta.threads
-    metadata = {"scenario": scenario}
+    metadata = {"scenario": scenario, ORIGIN: origin}
     if kind == "loop":
         run = await threads.create_and_run(assistant_id=assistant, thread=QUESTION, metadata=metadata)
         await apoll_until_done(client, run)
@@ -267,7 +295,7 @@ async def test_500_tasks(fresh: Emulator) -> None:
             if kind == "shared" and index % 2:
                 await apoll_until_done(client, await pairs[index - 1], submit=False)
             else:
-                await adrive(client, assistant, kind, scenario, pairs.get(index))
+                await adrive(client, assistant, kind, scenario, pairs.get(index), span.name)
 
     trap = LogTrap()
     try:
