@@ -19,7 +19,7 @@ from . import contract
 FIXTURE = Path(__file__).parent / "fixtures" / "contract_metrics.prom"
 
 HEADER = (
-    "# The contract's instruments (shared/CONTRACT.md, section 3) as exposed by\n"
+    "# The contract's instruments (docs/telemetry-contract.md, section 3) as exposed by\n"
     "# opentelemetry-exporter-prometheus. Rewritten by: python -m tests.dashboards.promnames\n"
 )
 

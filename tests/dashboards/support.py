@@ -24,6 +24,10 @@ GRAFANA_RULES = DASHBOARDS / "provisioning" / "alerting" / "otel-assistants.yml"
 RUNBOOKS = REPO / "docs" / "runbooks"
 
 APT_HINT = "apt-get install prometheus prometheus-alertmanager"
+# How each kind of contract instrument shows in the Prometheus exposition.
+PROMETHEUS_KINDS = {"counter": "counter", "up-down counter": "gauge", "histogram": "histogram"}
+# Labels Prometheus or the exporter add, and the histogram bucket label: not contract attributes.
+ADDED_LABELS = {"job", "instance", "le", "otel_scope_name", "otel_scope_version", "otel_scope_schema_url"}
 
 
 def missing(reason: str) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import queue
 import subprocess
 import sys
@@ -26,11 +27,18 @@ from typing import Any
 
 import pytest
 
-from . import support
+from . import contract, support
 
 JOB = "assistants-drill"
 CYCLES = 12  # of 10 runs each, see drill_app.CYCLE
 FAILED_SHARE, EXPIRED_SHARE, TOLERANCE = 0.2, 0.1, 0.05
+# Panels whose events the drill's mix makes (failures, expiries, a cancel at requires_action, 404s,
+# incomplete runs), so a zero there means a query that misses them.
+SEEN_IN_THE_MIX = {
+    "Failure ratio", "Expiry ratio", "Failure and expiry ratio", "Cancelled and incomplete runs",
+    "Run errors by type", "Top error types", "Tool calls not submitted", "Expired runs", "Operation error ratio",
+    "Operation errors by type",
+}
 SHORT_FOR = "2s"
 
 # With the drill's mix these alerts fire, and these do not (their thresholds are above the mix).
@@ -252,17 +260,35 @@ def test_drill(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, f"Prometheus saw {result}, the app ended {total} runs"
             time.sleep(0.5)
 
-        # Every query of every panel returns data, with the variables at "All".
+        # What the instrumented app itself exposes: every contract instrument, each with exactly
+        # the contract's attributes as labels (the mix records each of them at least once).
+        from . import promnames  # needs the Prometheus exporter, required above
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{app_port}/metrics", timeout=10) as response:
+            families = promnames.families(response.read().decode())
+        for instrument in contract.instruments():
+            base = instrument.name.replace(".", "_")
+            kind = support.PROMETHEUS_KINDS[instrument.kind]
+            [samples] = [found for name, (exposed, found) in families.items()
+                         if name.startswith(base) and exposed == kind]
+            labels = set().union(*(names for _, names in samples)) - support.ADDED_LABELS
+            assert labels == {name.replace(".", "_") for name in instrument.attributes}, instrument.name
+
+        # Every query of every panel returns a number (NaN, as a quantile of nothing gives, is no
+        # data), with the variables at "All"; panels of what the mix produces show more than zero.
         now = time.time()
         empty = []
         values: dict[tuple[str, str], float] = {}
         for name, board in support.dashboards().items():
             for title, ref, expr in support.panel_queries(board):
                 result = prometheus.query(support.substitute(expr), now)
-                if not result:
-                    empty.append(f"{name}: {title} ({ref}): {expr}")
-                elif len(result) == 1:
-                    values[(title, ref)] = float(result[0]["value"][1])
+                numbers = [float(series["value"][1]) for series in result]
+                if not any(math.isfinite(number) for number in numbers):
+                    empty.append(f"{name}: {title} ({ref}): {expr} gave {numbers}")
+                elif title in SEEN_IN_THE_MIX and not max(n for n in numbers if math.isfinite(n)) > 0:
+                    empty.append(f"{name}: {title} ({ref}) shows only zeros: {expr}")
+                if len(result) == 1:
+                    values[(title, ref)] = numbers[0]
             for variable in board["templating"]["list"]:
                 if variable["type"] != "query":
                     continue

@@ -9,8 +9,7 @@ import pytest
 
 from . import contract, support
 
-# Labels Prometheus or the exporter add, and the histogram bucket label.
-ADDED_LABELS = {"job", "instance", "le", "otel_scope_name", "otel_scope_version", "otel_scope_schema_url"}
+ADDED_LABELS = support.ADDED_LABELS
 # Series Prometheus itself makes.
 PROMETHEUS_SERIES = {"ALERTS"}
 
@@ -57,7 +56,7 @@ def test_the_fixture_is_what_the_exporter_produces(instruments: list[contract.In
 def test_each_contract_instrument_is_one_family_in_the_fixture(instruments: list[contract.Instrument]) -> None:
     module = promnames()
     recorded = module.families(module.FIXTURE.read_text())
-    kinds = {"counter": "counter", "up-down counter": "gauge", "histogram": "histogram"}
+    kinds = support.PROMETHEUS_KINDS
     assert len(recorded) == len(instruments)
     for instrument in instruments:
         base = instrument.name.replace(".", "_")
