@@ -51,8 +51,19 @@ class _Attributes:
         return default if value is None else value
 
 
-# SDK model classes (pydantic v1 and v2) keep their fields in the instance __dict__.
-_dict_backed: dict[type, bool] = {}
+# Which classes are SDK models (pydantic v1 and v2), which keep their fields in the instance __dict__.
+_models: dict[type, bool] = {}
+
+
+def is_model(obj: Any) -> bool:
+    """An SDK model (an API object), as opposed to a raw response, a stream or a plain value. A
+    model answers an attribute it lacks slowly (pydantic raises inside ``__getattr__``), so
+    asking this first spares the request path those misses."""
+    cls = type(obj)
+    known = _models.get(cls)
+    if known is None:
+        known = _models[cls] = hasattr(cls, "model_fields") or hasattr(cls, "__fields__")
+    return known
 
 
 def view(obj: Any) -> Mapping[str, Any] | _Attributes:
@@ -61,11 +72,7 @@ def view(obj: Any) -> Mapping[str, Any] | _Attributes:
     for anything else."""
     if isinstance(obj, dict):
         return obj
-    cls = type(obj)
-    backed = _dict_backed.get(cls)
-    if backed is None:
-        backed = _dict_backed[cls] = hasattr(cls, "model_fields") or hasattr(cls, "__fields__")
-    if backed:
+    if is_model(obj):
         stored = getattr(obj, "__dict__", None)
         # Fields outside the model's declaration (pydantic v2 keeps them apart) are read by
         # attribute: openai 1.x builds an event it does not know as another event's model, with

@@ -8,6 +8,7 @@ call always runs exactly once and its result or exception is passed back untouch
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -217,7 +218,7 @@ class Interceptor:
         try:
             if call.stream and (is_event_stream(result) or is_raw_response(result)):
                 result = self._observe_stream(call, result)
-            elif unread_body(result):  # with_streaming_response: seen when the app parses it
+            elif not f.is_model(result) and unread_body(result):  # with_streaming_response: seen when parsed
                 # Parsed later, outside this request: no step fetch can follow it.
                 result = observe_parse(result, lambda parsed: self._observe(call, parsed, fetch_after=False))
             else:
@@ -359,14 +360,37 @@ class Interceptor:
 def _payload(result: Any) -> Any:
     """The API object a request returned: the parsed model, or the JSON of a raw response whose
     body has already been read."""
+    if f.is_model(result):
+        return result
     http_response = getattr(result, "http_response", None)
-    if http_response is None or not callable(getattr(result, "parse", None)):
+    if http_response is None:
+        return result
+    parse = getattr(result, "parse", None)
+    if not callable(parse):
         return result
     try:
         content = http_response.content  # raises while a streamed body is unread
     except Exception:
         return None
+    if isinstance(getattr(result, "_parsed_by_type", None), dict) and not _parses_async(type(result)):
+        # A sync response that keeps what it parsed (the SDK's own poll helpers parse every raw
+        # retrieve they make): the object parsed here is the one the app's parse() is handed from
+        # that cache, so the body is decoded and built once, not twice.
+        try:
+            return parse()
+        except Exception:  # the app's own parse() meets the same problem: not ours to raise
+            return None
     return f.decode_json(content)
+
+
+_async_parse: dict[type, bool] = {}
+
+
+def _parses_async(cls: type) -> bool:
+    known = _async_parse.get(cls)
+    if known is None:
+        known = _async_parse[cls] = inspect.iscoroutinefunction(getattr(cls, "parse", None))
+    return known
 
 
 def _submitted_outputs(body: dict[str, Any]) -> dict[str, Any]:

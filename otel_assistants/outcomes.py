@@ -13,9 +13,9 @@ from .telemetry import Telemetry
 
 class RunPoints:
     """The metric attributes of one kind of ended run, built once and reused: a service's runs
-    fall into a handful of kinds, and each ended run records nine points."""
+    fall into a handful of kinds, and each ended run records seven points and two counts."""
 
-    __slots__ = ("operation", "outcome", "polls", "provider", "queue", "tokens")
+    __slots__ = ("operation", "outcome", "outcome_key", "polls", "provider", "queue", "tokens")
 
     def __init__(self, t: Telemetry, key: tuple[str | None, ...]) -> None:
         status, error_type, model, agent_name, provider, request_model, address = key
@@ -26,8 +26,9 @@ class RunPoints:
             a.AGENT_NAME: t.agent_names.for_metrics(agent_name),
             a.PROVIDER_NAME: provider,
         }))
+        self.outcome_key = tuple(self.outcome.items())
         self.polls = t.capped(drop_none({a.RUN_STATUS: status}))
-        self.provider = {a.PROVIDER_NAME: provider}
+        self.provider = provider
         self.queue = t.capped(drop_none({a.RESPONSE_MODEL: model, a.PROVIDER_NAME: provider}))
         self.tokens = tuple(t.capped(drop_none({
             a.TOKEN_TYPE: token_type, a.OPERATION_NAME: a.INVOKE_AGENT,
@@ -55,10 +56,9 @@ def record_run(t: Telemetry, state: RunState, error_type: str | None, duration: 
         if len(cache) >= RUN_POINTS_CACHE:
             cache.clear()
         points = cache[key] = RunPoints(t, key)
-    t.runs.add(1, points.outcome)
+    t.totals.ended(points.outcome_key, points.outcome, points.provider)
     t.run_duration.record(duration, points.outcome)
     t.run_polls.record(state.poll_count, points.polls)
-    t.runs_active.add(-1, points.provider)
     if state.created_at is not None and state.started_at is not None:
         t.queue_duration.record(max(state.started_at - state.created_at, 0), points.queue)
     if state.usage is not None:

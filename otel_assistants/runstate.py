@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from opentelemetry.trace import Span, SpanContext
+
+from . import attributes as a
 
 
 @dataclass(frozen=True)
@@ -14,8 +17,18 @@ class ClientInfo:
     address: str | None
     port: int | None
 
+    @cached_property
+    def run_attributes(self) -> dict[str, Any]:
+        """The attributes every run span of this client starts with."""
+        attributes: dict[str, Any] = {a.OPERATION_NAME: a.INVOKE_AGENT, a.PROVIDER_NAME: self.provider}
+        if self.address is not None:
+            attributes[a.SERVER_ADDRESS] = self.address
+        if self.port is not None:
+            attributes[a.SERVER_PORT] = self.port
+        return attributes
 
-@dataclass(eq=False)
+
+@dataclass(eq=False, slots=True)
 class ToolCall:
     span: Span
     start_ns: int
@@ -23,7 +36,7 @@ class ToolCall:
     tool_type: str
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class OpenStep:
     span: Span
     start_ns: int
@@ -42,7 +55,7 @@ class EndedRun:
         self.steps = steps
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class RunState:
     span: Span
     context: Any

@@ -8,6 +8,7 @@ from typing import Any
 from opentelemetry import metrics, trace
 
 from . import attributes as a
+from .totals import totals_for
 from .version import __version__
 
 SCOPE = "otel_assistants"
@@ -51,16 +52,14 @@ class Telemetry:
         self.agent_names = CappedValues()
         self._capped: dict[str, CappedValues] = {}
         self.run_points: dict[tuple[Any, ...], Any] = {}  # outcomes.RunPoints by kind of ended run
-        self.runs = meter.create_counter(a.METRIC_RUNS, unit="{run}",
-                                         description="Runs that ended, by outcome")
+        # openai.assistants.runs and openai.assistants.runs.active: counted, read at collection.
+        self.totals = totals_for(meter, meter_provider)
         self.run_duration = _histogram(meter, a.METRIC_RUN_DURATION, "s",
                                        "Run duration from creation to its observed end", a.DURATION_BUCKETS)
         self.queue_duration = _histogram(meter, a.METRIC_QUEUE_DURATION, "s",
                                          "Time a run waited before it started", a.DURATION_BUCKETS)
         self.run_polls = _histogram(meter, a.METRIC_RUN_POLLS, "{request}",
                                     "Retrieve requests seen per ended run", a.POLL_BUCKETS)
-        self.runs_active = meter.create_up_down_counter(a.METRIC_RUNS_ACTIVE, unit="{run}",
-                                                        description="Runs started and not yet ended")
         self.step_duration = _histogram(meter, a.METRIC_STEP_DURATION, "s", "Run step duration",
                                         a.DURATION_BUCKETS)
         self.tool_duration = _histogram(meter, a.METRIC_TOOL_DURATION, "s", "Tool call duration",

@@ -66,14 +66,19 @@ class RunTracker:
         request_model = _str(body.get("model"))
         stream = body.get("stream") is True
         start = now_ns()
-        span = self._open_run_span(client, start, assistant_id, name, {
-            a.CONVERSATION_ID: thread_id,
-            a.REQUEST_MODEL: request_model,
-            a.REQUEST_TEMPERATURE: _num(body.get("temperature")),
-            a.REQUEST_TOP_P: _num(body.get("top_p")),
-            a.REQUEST_MAX_TOKENS: _int(body.get("max_completion_tokens")),
-            a.REQUEST_STREAM: True if stream else None,
-        })
+        # Only what the request set: the SDK leaves unset arguments out of the body.
+        requested: dict[str, Any] = {}
+        if thread_id is not None:
+            requested[a.CONVERSATION_ID] = thread_id
+        if request_model is not None:
+            requested[a.REQUEST_MODEL] = request_model
+        if stream:
+            requested[a.REQUEST_STREAM] = True
+        for key, attribute, read in _REQUEST_SETTINGS:
+            value = body.get(key)
+            if value is not None and (value := read(value)) is not None:
+                requested[attribute] = value
+        span = self._open_run_span(client, start, assistant_id, name, requested)
         if self.capture.enabled and span.is_recording():
             thread = body.get("thread")
             messages = list(body.get("additional_messages") or []) + list(f.items(thread, "messages"))
@@ -365,7 +370,7 @@ class RunTracker:
                 _, oldest = self._runs.popitem(last=False)
                 self._claim(oldest)
                 evicted.append(oldest)
-        self._telemetry.runs_active.add(1, {a.PROVIDER_NAME: state.client.provider})
+        self._telemetry.totals.started(state.client.provider)
         for old in evicted:
             self._finish(old, error_type=a.ERROR_ABANDONED)
 
@@ -396,19 +401,14 @@ class RunTracker:
         return state
 
     def _open_run_span(self, client: ClientInfo, start: int, assistant_id: str | None, name: str | None,
-                       extra: dict[str, Any]) -> Span:
-        return self._telemetry.tracer.start_span(
-            _run_span_name(name), kind=SpanKind.CLIENT, start_time=start,
-            attributes=drop_none({
-                a.OPERATION_NAME: a.INVOKE_AGENT,
-                a.PROVIDER_NAME: client.provider,
-                a.AGENT_ID: assistant_id,
-                a.AGENT_NAME: name,
-                a.SERVER_ADDRESS: client.address,
-                a.SERVER_PORT: client.port,
-                **extra,
-            }),
-        )
+                       attributes: dict[str, Any]) -> Span:
+        attributes.update(client.run_attributes)
+        if assistant_id is not None:
+            attributes[a.AGENT_ID] = assistant_id
+        if name is not None:
+            attributes[a.AGENT_NAME] = name
+        return self._telemetry.tracer.start_span(_run_span_name(name), kind=SpanKind.CLIENT, start_time=start,
+                                                 attributes=attributes)
 
     def _update(self, state: RunState, run: Any) -> str | None:
         span = state.span
@@ -568,3 +568,10 @@ def _num(value: Any) -> float | None:
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
+
+# Request body key -> run span attribute, with the reader that keeps only a value of the right type.
+_REQUEST_SETTINGS = (
+    ("temperature", a.REQUEST_TEMPERATURE, _num),
+    ("top_p", a.REQUEST_TOP_P, _num),
+    ("max_completion_tokens", a.REQUEST_MAX_TOKENS, _int),
+)

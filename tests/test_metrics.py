@@ -126,3 +126,76 @@ def test_server_strings_in_metrics_are_capped(otel: Otel, client: Any) -> None:
     assert sum(p.value for p in runs) == 55
     # spans keep the real values
     assert {s.attributes["error.type"] for s in otel.run_spans()} == {f"code_{i}" for i in range(55)}
+
+
+def test_run_counts_go_on_when_instrumented_again(client: Any) -> None:
+    """The run counter and the active-runs count are read from the instrumentation at collection;
+    instrumenting again on the same providers carries on from the same counts."""
+    otel = Otel()
+    try:
+        assistant = client.beta.assistants.create(model="gpt-4o", name="again")
+        create_and_poll(client, assistant.id, client.beta.threads.create().id, "polls=1")
+        client.beta.threads.runs.create(thread_id=client.beta.threads.create().id, assistant_id=assistant.id,
+                                        metadata={"scenario": "hold=1"})
+        assert otel.total("openai.assistants.runs.active") == 1
+        otel.instrumentor.uninstrument()  # the open run ends as abandoned
+        assert otel.total("openai.assistants.runs.active") == 0
+        otel.instrumentor.instrument(tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider)
+        create_and_poll(client, assistant.id, client.beta.threads.create().id, "polls=1")
+        # (the new tracker has not learnt the assistant's name: that run's points lack it)
+        assert otel.total("openai.assistants.runs") == 3
+        assert otel.total("openai.assistants.runs", {"error.type": "abandoned"}) == 1
+        assert otel.total("openai.assistants.runs", {"openai.assistants.run.status": "completed"}) == 2
+        assert [p.value for p in otel.points("openai.assistants.runs.active")] == [0]
+    finally:
+        otel.close()
+
+
+# The app instruments before it sets its global meter provider (the instruments are made on the
+# API's proxy then), and again after: one set of counts, seen through the provider it set.
+GLOBAL_METERS = """
+import json, sys
+import openai
+from opentelemetry import metrics
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from otel_assistants import AssistantsInstrumentor
+
+instrumentor = AssistantsInstrumentor()
+instrumentor.instrument(run_steps="off")
+reader = InMemoryMetricReader()
+metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+client = openai.OpenAI(base_url=sys.argv[1], api_key="sk-test", max_retries=0)
+assistant = client.beta.assistants.create(model="gpt-4o", name="global")
+for again in (False, True):
+    if again:
+        instrumentor.uninstrument()
+        instrumentor.instrument(run_steps="off")
+    client.beta.threads.create_and_run_poll(assistant_id=assistant.id, poll_interval_ms=1)
+points = {metric.name: [(dict(p.attributes), p.value) for p in metric.data.data_points]
+          for rm in reader.get_metrics_data().resource_metrics for sm in rm.scope_metrics for metric in sm.metrics
+          if metric.name in ("openai.assistants.runs", "openai.assistants.runs.active")}
+print(json.dumps(points))
+"""
+
+
+def test_run_counts_through_the_global_meter_provider(emulator: Any, tmp_path: Any) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "app.py"
+    script.write_text(GLOBAL_METERS)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
+    result = subprocess.run([sys.executable, str(script), emulator.base_url], capture_output=True, text=True,
+                            env=env, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    points = json.loads(result.stdout.strip().splitlines()[-1])
+    completed = {"openai.assistants.run.status": "completed", "gen_ai.response.model": "gpt-4o",
+                 "gen_ai.provider.name": "openai"}
+    # the second instrumentation has not learnt the assistant's name: its run's point lacks it
+    assert sorted(points["openai.assistants.runs"], key=lambda point: -len(point[0])) == [
+        [dict(completed, **{"gen_ai.agent.name": "global"}), 1], [completed, 1]]
+    assert points["openai.assistants.runs.active"] == [[{"gen_ai.provider.name": "openai"}, 0]]
+    assert "already been created" not in result.stderr and "registered" not in result.stderr
