@@ -275,14 +275,16 @@ class Interceptor:
         return ended
 
     def _fetch_steps(self, client: Any, run: RunState) -> None:
-        """``run_steps=fetch``: one step listing (all pages) for a polled run that just ended."""
+        """``run_steps=fetch``: one step listing (all pages) for a polled run that just ended, read
+        as raw JSON through the app's own client, with the instrumentation suppressed."""
         steps: list[Any] = []
         try:
             after: str | None = None
             with suppress_instrumentation():
                 for _ in range(STEP_FETCH_MAX_PAGES):
-                    page = client.beta.threads.runs.steps.list(run.run_id, **self._step_query(run, after))
-                    after = _next_cursor(page, steps)
+                    raw = client.beta.threads.runs.steps.with_raw_response.list(run.run_id,
+                                                                                **self._step_query(run, after))
+                    after = _next_cursor(_body(raw), steps)
                     if after is None:
                         break
         except Exception as error:
@@ -296,8 +298,9 @@ class Interceptor:
             after: str | None = None
             with suppress_instrumentation():
                 for _ in range(STEP_FETCH_MAX_PAGES):
-                    page = await client.beta.threads.runs.steps.list(run.run_id, **self._step_query(run, after))
-                    after = _next_cursor(page, steps)
+                    raw = await client.beta.threads.runs.steps.with_raw_response.list(
+                        run.run_id, **self._step_query(run, after))
+                    after = _next_cursor(_body(raw), steps)
                     if after is None:
                         break
         except Exception as error:
@@ -403,6 +406,11 @@ def _submitted_outputs(body: dict[str, Any]) -> dict[str, Any]:
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def _body(raw: Any) -> Any:
+    """A step page as plain JSON: the fetch reads its few fields, so the SDK's models are not built."""
+    return f.decode_json(raw.http_response.content)
 
 
 def _next_cursor(page: Any, collected: list[Any]) -> str | None:
