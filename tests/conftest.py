@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import openai
 import pytest
@@ -34,3 +34,17 @@ async def aclient(emulator: Emulator) -> AsyncIterator[openai.AsyncOpenAI]:
     # Closed inside the test's own event loop: a connection left to the collector warns.
     async with openai.AsyncOpenAI(base_url=emulator.base_url, api_key="sk-test-key", max_retries=0) as async_client:
         yield async_client
+
+
+@pytest.fixture
+def closing() -> Iterator[Callable[[openai.OpenAI], openai.OpenAI]]:
+    """Closes the sync clients a test makes for itself when it ends, so no connection is left to warn."""
+    made: list[openai.OpenAI] = []
+
+    def keep(client: openai.OpenAI) -> openai.OpenAI:
+        made.append(client)
+        return client
+
+    yield keep
+    for client in made:
+        client.close()

@@ -49,9 +49,10 @@ def emu(emulator: Emulator) -> Emulator:
 
 
 @pytest.fixture(scope="module")
-def shared_client(emulator: Emulator) -> openai.OpenAI:
+def shared_client(emulator: Emulator) -> Iterator[openai.OpenAI]:
     # One client for the module: building one costs ~0.1 s (TLS setup) and it keeps its connections.
-    return openai.OpenAI(base_url=emulator.base_url, api_key="test")
+    with openai.OpenAI(base_url=emulator.base_url, api_key="test") as client:
+        yield client
 
 
 @pytest.fixture
@@ -562,8 +563,8 @@ async def test_async_client(emu: Emulator, assistant: Any) -> None:
 # --- other clients and resources --------------------------------------------------------------
 
 
-def test_azure_client(emu: Emulator) -> None:
-    client = openai.AzureOpenAI(azure_endpoint=emu.url, api_version="2024-05-01-preview", api_key="x")
+def test_azure_client(emu: Emulator, closing: Any) -> None:
+    client = closing(openai.AzureOpenAI(azure_endpoint=emu.url, api_version="2024-05-01-preview", api_key="x"))
     assistant = client.beta.assistants.create(model="my-deployment")
     run = client.beta.threads.create_and_run_poll(
         assistant_id=assistant.id, thread={"messages": [{"role": "user", "content": "Hi"}]}
@@ -673,9 +674,9 @@ def test_keep_alive_across_json_and_streams(emu: Emulator, client: openai.OpenAI
     assert len(set(thread_ids)) == 3
 
 
-def test_stop_is_prompt_even_with_a_held_stream() -> None:
+def test_stop_is_prompt_even_with_a_held_stream(closing: Any) -> None:
     emu = Emulator(poll_after_ms=1, default_scenario="hold=1").start()
-    client = openai.OpenAI(base_url=emu.base_url, api_key="test", max_retries=0)
+    client = closing(openai.OpenAI(base_url=emu.base_url, api_key="test", max_retries=0))
     assistant = client.beta.assistants.create(model="gpt-4o")
     outcome: list[BaseException | None] = []
 

@@ -84,17 +84,18 @@ def test_auto_pagination_gives_a_span_per_page(otel: Otel, client: Any) -> None:
 @pytest.mark.parametrize("api", ["sync", "async"])
 async def test_azure_clients(api: str, otel: Otel, emulator: Any) -> None:
     if api == "sync":
-        client = openai.AzureOpenAI(azure_endpoint=emulator.url, api_version=API_VERSION, api_key="azure-key")
-        assistant = client.beta.assistants.create(model="gpt-4o", name="azure")
-        thread = client.beta.threads.create()
-        run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id,
-                                                       poll_interval_ms=1)
+        with openai.AzureOpenAI(azure_endpoint=emulator.url, api_version=API_VERSION, api_key="azure-key") as client:
+            assistant = client.beta.assistants.create(model="gpt-4o", name="azure")
+            thread = client.beta.threads.create()
+            run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id,
+                                                           poll_interval_ms=1)
     else:
-        aclient = openai.AsyncAzureOpenAI(azure_endpoint=emulator.url, api_version=API_VERSION, api_key="azure-key")
-        assistant = await aclient.beta.assistants.create(model="gpt-4o", name="azure")
-        thread = await aclient.beta.threads.create()
-        run = await aclient.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id,
-                                                              poll_interval_ms=1)
+        async with openai.AsyncAzureOpenAI(azure_endpoint=emulator.url, api_version=API_VERSION,
+                                           api_key="azure-key") as aclient:
+            assistant = await aclient.beta.assistants.create(model="gpt-4o", name="azure")
+            thread = await aclient.beta.threads.create()
+            run = await aclient.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id,
+                                                                  poll_interval_ms=1)
     assert run.status == "completed"
     span = otel.one_run()
     assert span.attributes["gen_ai.provider.name"] == "azure.ai.openai"
@@ -125,8 +126,8 @@ def test_run_created_elsewhere_starts_at_its_server_time(otel: Otel, client: Any
     assert len(otel.run_spans()) == 1
 
 
-def test_retried_polls_count_once(otel: Otel, emulator: Any) -> None:
-    client = openai.OpenAI(base_url=emulator.base_url, api_key="sk-test-key", max_retries=3)
+def test_retried_polls_count_once(otel: Otel, emulator: Any, closing: Any) -> None:
+    client = closing(openai.OpenAI(base_url=emulator.base_url, api_key="sk-test-key", max_retries=3))
     assistant = client.beta.assistants.create(model="gpt-4o")
     thread = client.beta.threads.create()
     run = client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id,

@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import openai
@@ -108,17 +108,10 @@ def clean_finalizers(unraisable: list[str], caplog: pytest.LogCaptureFixture) ->
 
 
 @pytest.fixture(scope="module")
-def client(emulator: Any) -> openai.OpenAI:
+def client(emulator: Any) -> Iterator[openai.OpenAI]:
     """One sync client for the module: recent SDKs take a while to build one."""
-    return openai.OpenAI(base_url=emulator.base_url, api_key="sk-test-key", max_retries=0)
-
-
-@pytest.fixture
-async def aclient(emulator: Any) -> AsyncIterator[openai.AsyncOpenAI]:
-    """As conftest's, but closed at the end: its pooled connections would warn when collected."""
-    client = openai.AsyncOpenAI(base_url=emulator.base_url, api_key="sk-test-key", max_retries=0)
-    yield client
-    await client.close()
+    with openai.OpenAI(base_url=emulator.base_url, api_key="sk-test-key", max_retries=0) as sync_client:
+        yield sync_client
 
 
 @pytest.fixture(scope="module")
@@ -1093,6 +1086,8 @@ def test_abandoned_streams_leave_nothing_alive(emulator: Any, assistant: Any) ->
                     del stream
         except BaseException as error:
             failures.append(error)
+        finally:
+            client.close()
 
     try:
         workers = [threading.Thread(target=abandon, args=(SOAK // SOAK_WORKERS,)) for _ in range(SOAK_WORKERS)]
