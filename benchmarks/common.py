@@ -171,3 +171,12 @@ def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
     rule = "| " + " | ".join("-" * width for width in widths) + " |"
     return "\n".join([line(headers), rule, *(line(row) for row in rows)])
+
+
+def publish(text: str, raw: dict[str, object], markdown: Path | None, json_path: Path | None) -> None:
+    """Print a report, and keep it and its raw numbers where asked."""
+    print(text)
+    if markdown:
+        markdown.write_text(text + "\n")
+    if json_path:
+        json_path.write_text(json.dumps(raw, indent=1))

@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from common import HERE, PEERS, EmulatorProcess, ensure_peer_venv, machine, render_table, run_worker
+from common import HERE, PEERS, EmulatorProcess, ensure_peer_venv, machine, publish, render_table, run_worker
 
 # Runs per worker at the two sizes; streams are dearer under valgrind, so they take fewer.
 SIZES = {"poll": (20, 220), "tools": (20, 220), "stream": (5, 45), "stream0": (20, 220), "async": (20, 220)}
@@ -179,11 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with EmulatorProcess() as emulator:
         raw = measure(args, emulator.base_url, suites)
     text = report(args, suites, raw)
-    print(text)
-    if args.markdown:
-        args.markdown.write_text(text + "\n")
-    if args.json:
-        args.json.write_text(json.dumps(raw, indent=1))
+    publish(text, raw, args.markdown, args.json)
     return 0
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common import PEERS, REPO, EmulatorProcess, ensure_peer_venv, machine, median, render_table, run_worker
+from common import PEERS, REPO, EmulatorProcess, ensure_peer_venv, machine, median, publish, render_table, run_worker
 
 # Targets for our instrumentation with a no-op exporter (run_steps=off: the fetch is a request by design).
 TARGET_RUN_US = 150.0
@@ -449,11 +449,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    "suites": [{"name": s.name, "python": s.python, "variants": s.variants, "note": s.note}
                               for s in suites]}
     text = report(args, suites, raw, elapsed)
-    print(text)
-    if args.markdown:
-        args.markdown.write_text(text + "\n")
-    if args.json:
-        args.json.write_text(json.dumps(raw, indent=1))
+    publish(text, raw, args.markdown, args.json)
     return 0
 
 
