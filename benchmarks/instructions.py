@@ -39,6 +39,9 @@ LABELS = {"poll": "(a) create_and_poll", "tools": "(b) tool run", "stream": "(c)
 NAMES = {"ours-off": "otel-assistants, run_steps=off", "ours-fetch": "otel-assistants, run_steps=fetch",
          "openllmetry": "OpenLLMetry", "openinference": "OpenInference"}
 COLLECTED = re.compile(r"Collected\s*:\s*(\d+)")
+# Our instrumentation with its spans unsampled and/or its metrics to a no-op meter: what is left
+# of each is the instrumentation's own work, the rest is what the OpenTelemetry SDK charges.
+PARTS = ("ours-nometrics", "ours-unsampled", "ours-bare")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -47,6 +50,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--peers", action="store_true", help="also the peer instrumentations (their own venvs)")
     parser.add_argument("--jobs", type=int, default=2, help="workers under valgrind at once (default 2)")
     parser.add_argument("--deltas", type=int, default=200, help="message deltas per streamed run (default 200)")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also split (a) into the SDK's span work, its metric work and the instrumentation's own")
     parser.add_argument("--json", type=Path, help="also write every raw count here")
     parser.add_argument("--markdown", type=Path, help="also write the report here")
     args = parser.parse_args(argv)
@@ -85,6 +90,8 @@ def measure(args: argparse.Namespace, base_url: str, suites: dict[str, tuple[str
             for workload in args.workloads:
                 for runs in SIZES[workload]:
                     jobs.append((suite, python, variant, workload, runs))
+    if args.breakdown:
+        jobs += [("ours", sys.executable, part, "poll", runs) for part in PARTS for runs in SIZES["poll"]]
     raw: dict[str, Any] = {"counts": {}, "rate": {}, "spans": {}}
 
     def one(job: tuple[str, str, str, str, int]) -> None:
@@ -138,11 +145,30 @@ def report(args: argparse.Namespace, suites: dict[str, tuple[str, list[str]]], r
                           "≈ added µs/run", "spans/run", "note"], rows)
     lines = [f"Machine: {machine()}", f"Sizes: {SIZES} runs per worker, {args.deltas} deltas per streamed run, "
              f"{IN_FLIGHT} async runs in flight", "", table]
+    if args.breakdown:
+        lines += ["", breakdown(raw)]
     per_event = _per_event(raw, args)
     if per_event is not None:
         lines += ["", f"Per stream event, (c) minus (c0) for otel-assistants (run_steps=off): {per_event:,.0f} "
                       f"instructions added, ≈ {microseconds(raw, 'stream', per_event):.2f} µs"]
     return "\n".join(lines)
+
+
+def breakdown(raw: dict[str, Any]) -> str:
+    """Where the added instructions of (a) go."""
+    base = slope(raw, "ours", "base", "poll")[0]
+    parts = {name: slope(raw, "ours", name, "poll")[0] for name in ("ours-off", *PARTS)}
+    if base is None or any(value is None for value in parts.values()):
+        return "Breakdown of (a): not measured (a worker failed)"
+    added = {name: value - base for name, value in parts.items()}  # type: ignore[operator]
+    rows = [
+        ("the instrumentation's own work (spans unsampled, metrics to a no-op meter)", added["ours-bare"]),
+        ("the SDK recording its spans", added["ours-nometrics"] - added["ours-bare"]),
+        ("the SDK recording its metric points", added["ours-unsampled"] - added["ours-bare"]),
+        ("together, as shipped", added["ours-off"]),
+    ]
+    return "Breakdown of (a), added per run:\n" + "\n".join(
+        f"- {what}: {value / 1e3:,.0f} kinstr, ≈ {microseconds(raw, 'poll', value):,.0f} µs" for what, value in rows)
 
 
 def microseconds(raw: dict[str, Any], workload: str, instructions: float) -> float:
