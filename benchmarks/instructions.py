@@ -42,6 +42,10 @@ COLLECTED = re.compile(r"Collected\s*:\s*(\d+)")
 # Our instrumentation with its spans unsampled and/or its metrics to a no-op meter: what is left
 # of each is the instrumentation's own work, the rest is what the OpenTelemetry SDK charges.
 PARTS = ("ours-nometrics", "ours-unsampled", "ours-bare")
+# The per-event cost: a recorded stream replayed through the real client (no socket, no SSE
+# parsing: only the SDK's event loop and ours), at two numbers of message deltas.
+EVENTS = (200, 2200)
+EVENT_STREAMS = 10  # streams per worker pass; micro mode makes a warm-up pass and one measured
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -52,6 +56,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--deltas", type=int, default=200, help="message deltas per streamed run (default 200)")
     parser.add_argument("--breakdown", action="store_true",
                         help="also split (a) into the SDK's span work, its metric work and the instrumentation's own")
+    parser.add_argument("--per-event", action="store_true",
+                        help="also the added instructions per stream event, from a replayed stream")
     parser.add_argument("--json", type=Path, help="also write every raw count here")
     parser.add_argument("--markdown", type=Path, help="also write the report here")
     args = parser.parse_args(argv)
@@ -92,11 +98,19 @@ def measure(args: argparse.Namespace, base_url: str, suites: dict[str, tuple[str
                     jobs.append((suite, python, variant, workload, runs))
     if args.breakdown:
         jobs += [("ours", sys.executable, part, "poll", runs) for part in PARTS for runs in SIZES["poll"]]
+    if args.per_event:
+        jobs += [("ours", sys.executable, variant, "events", events) for variant in ("base", "ours-off")
+                 for events in EVENTS]
     raw: dict[str, Any] = {"counts": {}, "rate": {}, "spans": {}}
 
     def one(job: tuple[str, str, str, str, int]) -> None:
         suite, python, variant, workload, runs = job
-        answer = counted(python, base_url, worker_arguments(args, workload, "single", variant, runs))
+        if workload == "events":  # one recorded stream replayed with `runs` message deltas, no socket
+            arguments = ["--mode", "micro", "--workload", "stream", "--variants", variant, "--runs",
+                         str(EVENT_STREAMS), "--reps", "1", "--micro-events", str(runs)]
+        else:
+            arguments = worker_arguments(args, workload, "single", variant, runs)
+        answer = counted(python, base_url, arguments)
         raw["counts"][f"{suite}:{variant}/{workload}/{runs}"] = answer
         print(f"[{time.strftime('%H:%M:%S')}] {suite}:{variant} {workload} x{runs}: {answer.get('instructions')}",
               file=sys.stderr, flush=True)
@@ -147,10 +161,10 @@ def report(args: argparse.Namespace, suites: dict[str, tuple[str, list[str]]], r
              f"{IN_FLIGHT} async runs in flight", "", table]
     if args.breakdown:
         lines += ["", breakdown(raw)]
-    per_event = _per_event(raw, args)
+    per_event = _per_event(raw) if args.per_event else None
     if per_event is not None:
-        lines += ["", f"Per stream event, (c) minus (c0) for otel-assistants (run_steps=off): {per_event:,.0f} "
-                      f"instructions added, ≈ {microseconds(raw, 'stream', per_event):.2f} µs"]
+        lines += ["", f"Per stream event (a replayed stream's message deltas, otel-assistants, run_steps=off): "
+                      f"{per_event:,.0f} instructions added, ≈ {microseconds(raw, 'poll', per_event):.3f} µs"]
     return "\n".join(lines)
 
 
@@ -178,16 +192,15 @@ def microseconds(raw: dict[str, Any], workload: str, instructions: float) -> flo
     return instructions * rate * 1e6 / base if rate and base else float("nan")
 
 
-def _per_event(raw: dict[str, Any], args: argparse.Namespace) -> float | None:
-    if not {"stream", "stream0"} <= set(args.workloads):
-        return None
-    added = []
-    for workload in ("stream", "stream0"):
-        ours, base = slope(raw, "ours", "ours-off", workload)[0], slope(raw, "ours", "base", workload)[0]
-        if ours is None or base is None:
+def _per_event(raw: dict[str, Any]) -> float | None:
+    """Added instructions per replayed message delta: the slope over the delta count, ours minus base."""
+    slopes = []
+    for variant in ("base", "ours-off"):
+        answers = [raw["counts"].get(f"ours:{variant}/events/{events}", {}).get("instructions") for events in EVENTS]
+        if None in answers:
             return None
-        added.append(ours - base)
-    return (added[0] - added[1]) / args.deltas
+        slopes.append((answers[1] - answers[0]) / (2 * EVENT_STREAMS * (EVENTS[1] - EVENTS[0])))
+    return slopes[1] - slopes[0]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,10 +5,11 @@
 
 The instrumented client (this process) drives the Assistants API emulator (its own process) on
 loopback: most runs are created and polled to completion; some are created and never polled
-(``hold=1``, they stay in progress on the server); some are streamed and closed after the first
-event. The never-polled runs are spread over the first part of the run, so the tracker reaches
-its bound before the second half and the second half shows whether anything else grows. Every
-``--sample-every`` runs it prints RSS (VmRSS from /proc/self/status) and what the tracker holds.
+(``hold=1``, they stay in progress on the server); some are streamed and given up after the first
+event, half of them closed and half dropped without a close. The never-polled runs are spread over
+the first part of the run, so the tracker reaches its bound before the second half and the second
+half shows whether anything else grows. Every ``--sample-every`` runs it prints RSS (VmRSS from
+/proc/self/status) and what the tracker holds.
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=100_000)
     parser.add_argument("--holds", type=int, help="runs created and never polled (default: 10%% of --runs)")
-    parser.add_argument("--abandoned", type=int, help="streams closed after one event (default: 10%% of --runs)")
+    parser.add_argument("--abandoned", type=int,
+                        help="streams given up after one event, half closed, half dropped (default: 10%% of --runs)")
     parser.add_argument("--hold-part", type=float, default=0.4,
                         help="the never-polled runs are spread over this first part of the run (default 0.4)")
     parser.add_argument("--sample-every", type=int, help="runs between RSS samples (default: --runs / 20)")
@@ -116,6 +118,7 @@ class Soak:
         self.assistant_id = self._assistant()
         self.outcomes: Counter[str] = Counter()
         self._lock = threading.Lock()
+        self._given_up = 0
 
     def _assistant(self) -> str:
         return self.client.beta.assistants.create(model="gpt-4o-mini", name="soak").id
@@ -124,6 +127,12 @@ class Soak:
         """A fresh server store; its runs on hold are forgotten there, not by the client."""
         self.emulator.reset()
         self.assistant_id = self._assistant()
+
+    def _dropped_next(self) -> bool:
+        """Every other given-up stream is dropped rather than closed."""
+        with self._lock:
+            self._given_up += 1
+            return self._given_up % 2 == 0
 
     def one(self, kind: str) -> None:
         threads = self.client.beta.threads
@@ -137,8 +146,16 @@ class Soak:
             stream = threads.create_and_run(assistant_id=self.assistant_id, stream=True,
                                             metadata={"scenario": "deltas=3"})
             next(iter(stream))
-            stream.close()  # the app gives up after the first event
-            outcome = "stream closed after 1 event"
+            if self._dropped_next():  # the app gives up after the first event and drops the stream
+                # Its connection is released underneath (the SDK keeps a dropped stream's
+                # connection, and the pool would run dry); the stream object is only let go, so
+                # the run ends when the proxy is collected.
+                stream.response.close()
+                del stream
+                outcome = "stream dropped after 1 event"
+            else:  # or closes it
+                stream.close()
+                outcome = "stream closed after 1 event"
         with self._lock:
             self.outcomes[outcome] += 1
 
