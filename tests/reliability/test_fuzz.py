@@ -116,6 +116,11 @@ def ran_all_examples(bench: Bench) -> None:
     assert bench.examples >= settings.default.max_examples
 
 
+def drive(bench: Bench, flow: Callable[..., Any], variant: str, scenario: str) -> Callable[[], Any]:
+    """The app call for one flow, on the async client when its variant says so."""
+    return bench.asynchronous(flow, scenario) if variant.endswith("async") else bench.sync(flow, scenario)
+
+
 def meta(scenario: str) -> dict[str, str]:
     return {"scenario": scenario}
 
@@ -193,8 +198,7 @@ POLL_SCENARIOS = ("polls=1", "polls=1", "polls=3", "outcome=failed;error_code=ra
 def test_fuzz_polling(bench: Bench) -> None:
     @given(plan=plans(responses=6), variant=st.sampled_from(sorted(POLLING)), scenario=st.sampled_from(POLL_SCENARIOS))
     def example(plan: Plan, variant: str, scenario: str) -> None:
-        flow = POLLING[variant]
-        run = bench.asynchronous(flow, scenario) if variant.endswith("async") else bench.sync(flow, scenario)
+        run = drive(bench, POLLING[variant], variant, scenario)
         bench.check(plan, run, finished_run)
 
     example()
@@ -263,8 +267,7 @@ TOOL_SCENARIOS = ("tools=1", "tools=2", "tools=1;rounds=2", "tools=1;outcome=fai
 def test_fuzz_tool_submission(bench: Bench) -> None:
     @given(plan=plans(responses=7), variant=st.sampled_from(sorted(TOOLS)), scenario=st.sampled_from(TOOL_SCENARIOS))
     def example(plan: Plan, variant: str, scenario: str) -> None:
-        flow = TOOLS[variant]
-        run = bench.asynchronous(flow, scenario) if variant.endswith("async") else bench.sync(flow, scenario)
+        run = drive(bench, TOOLS[variant], variant, scenario)
         bench.check(plan, run, finished_run)
 
     example()
@@ -352,8 +355,7 @@ def test_fuzz_raw_responses(bench: Bench) -> None:
     @given(plan=plans(responses=6, steps=False), variant=st.sampled_from(sorted(RAW)),
            scenario=st.sampled_from(RAW_SCENARIOS))
     def example(plan: Plan, variant: str, scenario: str) -> None:
-        flow = RAW[variant]
-        run = bench.asynchronous(flow, scenario) if variant.endswith("async") else bench.sync(flow, scenario)
+        run = drive(bench, RAW[variant], variant, scenario)
         bench.check(plan, run, finished_run)
 
     example()
@@ -462,10 +464,9 @@ def test_fuzz_streams(bench: Bench) -> None:
     @given(plan=plans(responses=3, events=24, steps=False), variant=st.sampled_from(sorted(STREAMS)),
            scenario=st.sampled_from(STREAM_SCENARIOS))
     def example(plan: Plan, variant: str, scenario: str) -> None:
-        flow = STREAMS[variant]
         if variant == "tools":
             scenario = f"tools=1;{scenario}"
-        run = bench.asynchronous(flow, scenario) if variant.endswith("async") else bench.sync(flow, scenario)
+        run = drive(bench, STREAMS[variant], variant, scenario)
         bench.check(plan, run, finished_in_events)
 
     example()
