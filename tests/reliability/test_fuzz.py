@@ -56,6 +56,9 @@ class Bench:
     def close(self) -> None:
         self.emu.mutate = None
         self.loop.run_until_complete(self.aclient.close())
+        # As asyncio.run does: finish the async generators streams left suspended (a response
+        # body an example's exception stopped reading), or their aclose() is dropped with the loop.
+        self.loop.run_until_complete(self.loop.shutdown_asyncgens())
         self.loop.close()
         self.client.close()
         self.otel.close()
