@@ -42,6 +42,7 @@ COLLECTED = re.compile(r"Collected\s*:\s*(\d+)")
 # Our instrumentation with its spans unsampled and/or its metrics to a no-op meter: what is left
 # of each is the instrumentation's own work, the rest is what the OpenTelemetry SDK charges.
 PARTS = ("ours-nometrics", "ours-unsampled", "ours-bare")
+BROKEN_DOWN = ("poll", "stream0")  # a polled run, and a streamed run's per-run part
 # The per-event cost: a recorded stream replayed through the real client (no socket, no SSE
 # parsing: only the SDK's event loop and ours), at two numbers of message deltas.
 EVENTS = (200, 2200)
@@ -55,7 +56,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--jobs", type=int, default=2, help="workers under valgrind at once (default 2)")
     parser.add_argument("--deltas", type=int, default=200, help="message deltas per streamed run (default 200)")
     parser.add_argument("--breakdown", action="store_true",
-                        help="also split (a) into the SDK's span work, its metric work and the instrumentation's own")
+                        help="also split (a) and (c0) into the SDK's span work, its metric work and the "
+                             "instrumentation's own")
     parser.add_argument("--per-event", action="store_true",
                         help="also the added instructions per stream event, from a replayed stream")
     parser.add_argument("--json", type=Path, help="also write every raw count here")
@@ -96,8 +98,8 @@ def measure(args: argparse.Namespace, base_url: str, suites: dict[str, tuple[str
             for workload in args.workloads:
                 for runs in SIZES[workload]:
                     jobs.append((suite, python, variant, workload, runs))
-    if args.breakdown:
-        jobs += [("ours", sys.executable, part, "poll", runs) for part in PARTS for runs in SIZES["poll"]]
+    jobs += [("ours", sys.executable, part, workload, runs) for workload in broken_down(args) for part in PARTS
+             for runs in SIZES[workload]]
     if args.per_event:
         jobs += [("ours", sys.executable, variant, "events", events) for variant in ("base", "ours-off")
                  for events in EVENTS]
@@ -159,8 +161,7 @@ def report(args: argparse.Namespace, suites: dict[str, tuple[str, list[str]]], r
                           "≈ added µs/run", "spans/run", "note"], rows)
     lines = [f"Machine: {machine()}", f"Sizes: {SIZES} runs per worker, {args.deltas} deltas per streamed run, "
              f"{IN_FLIGHT} async runs in flight", "", table]
-    if args.breakdown:
-        lines += ["", breakdown(raw)]
+    lines += [part for workload in broken_down(args) for part in ("", breakdown(raw, workload))]
     per_event = _per_event(raw) if args.per_event else None
     if per_event is not None:
         lines += ["", f"Per stream event (a replayed stream's message deltas, otel-assistants, run_steps=off): "
@@ -168,12 +169,18 @@ def report(args: argparse.Namespace, suites: dict[str, tuple[str, list[str]]], r
     return "\n".join(lines)
 
 
-def breakdown(raw: dict[str, Any]) -> str:
-    """Where the added instructions of (a) go."""
-    base = slope(raw, "ours", "base", "poll")[0]
-    parts = {name: slope(raw, "ours", name, "poll")[0] for name in ("ours-off", *PARTS)}
+def broken_down(args: argparse.Namespace) -> list[str]:
+    """The workloads --breakdown splits: those of BROKEN_DOWN being measured (the split needs their base)."""
+    return [workload for workload in BROKEN_DOWN if workload in args.workloads] if args.breakdown else []
+
+
+def breakdown(raw: dict[str, Any], workload: str) -> str:
+    """Where the added instructions of one workload go."""
+    label = LABELS[workload].split(" ")[0]
+    base = slope(raw, "ours", "base", workload)[0]
+    parts = {name: slope(raw, "ours", name, workload)[0] for name in ("ours-off", *PARTS)}
     if base is None or any(value is None for value in parts.values()):
-        return "Breakdown of (a): not measured (a worker failed)"
+        return f"Breakdown of {label}: not measured (a worker failed)"
     added = {name: value - base for name, value in parts.items()}  # type: ignore[operator]
     rows = [
         ("the instrumentation's own work (spans unsampled, metrics to a no-op meter)", added["ours-bare"]),
@@ -181,8 +188,8 @@ def breakdown(raw: dict[str, Any]) -> str:
         ("the SDK recording its metric points", added["ours-unsampled"] - added["ours-bare"]),
         ("together, as shipped", added["ours-off"]),
     ]
-    return "Breakdown of (a), added per run:\n" + "\n".join(
-        f"- {what}: {value / 1e3:,.0f} kinstr, ≈ {microseconds(raw, 'poll', value):,.0f} µs" for what, value in rows)
+    return f"Breakdown of {label}, added per run:\n" + "\n".join(
+        f"- {what}: {value / 1e3:,.0f} kinstr, ≈ {microseconds(raw, workload, value):,.0f} µs" for what, value in rows)
 
 
 def microseconds(raw: dict[str, Any], workload: str, instructions: float) -> float:
