@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import os
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -180,11 +184,6 @@ print(json.dumps(points))
 
 
 def test_run_counts_through_the_global_meter_provider(emulator: Any, tmp_path: Any) -> None:
-    import json
-    import os
-    import subprocess
-    import sys
-
     script = tmp_path / "app.py"
     script.write_text(GLOBAL_METERS)
     env = {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
