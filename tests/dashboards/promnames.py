@@ -39,6 +39,7 @@ VALUES = {
     "gen_ai.token.type": "input",
     "gen_ai.operation.name": "invoke_agent",
     "server.address": "api.openai.com",
+    "openai.assistants.ingestion.status": "failed",
 }
 
 DURATION_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 1200]

@@ -69,6 +69,10 @@ def test_each_contract_instrument_is_one_family_in_the_fixture(instruments: list
         assert labels == {a.replace(".", "_") for a in instrument.attributes}, instrument.name
 
 
+def test_instruments_not_recorded_yet_are_contract_instruments(instruments: list[contract.Instrument]) -> None:
+    assert {instrument.name for instrument in instruments} >= contract.NOT_RECORDED_YET
+
+
 def test_contract_buckets_reach_past_run_expiry() -> None:
     if not contract.CONTRACT.is_file():
         support.missing(f"the telemetry contract is not at {contract.CONTRACT}")
