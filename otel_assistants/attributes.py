@@ -42,6 +42,8 @@ RUN_STEP_STATUS = "openai.assistants.run_step.status"
 MESSAGE_ID = "openai.assistants.message.id"
 FILE_ID = "openai.assistants.file.id"
 FILE_SEARCH_RESULT_COUNT = "openai.assistants.file_search.result_count"
+OWN_REQUEST_TYPE = "openai.assistants.instrumentation.request.type"
+OWN_REQUEST_OUTCOME = "openai.assistants.instrumentation.request.outcome"
 
 # Events
 RUN_STATUS_EVENT = "openai.assistants.run.status"
@@ -50,11 +52,14 @@ RUN_STATUS_EVENT = "openai.assistants.run.status"
 PROVIDER_OPENAI = "openai"
 PROVIDER_AZURE = "azure.ai.openai"
 INVOKE_AGENT = "invoke_agent"
+AWAIT_RUN = "await_run"
 EXECUTE_TOOL = "execute_tool"
 ERROR_EXPIRED = "expired"
 ERROR_ABANDONED = "abandoned"
 ERROR_TOOL_OUTPUT_NOT_SUBMITTED = "tool_output_not_submitted"
 OTHER_VALUE = "_OTHER"
+OWN_REQUEST_RUN_LOOKUP = "run_lookup"
+OWN_REQUEST_STEP_FETCH = "step_fetch"
 
 TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled", "expired", "incomplete"})
 
@@ -69,6 +74,8 @@ METRIC_TOOL_DURATION = "openai.assistants.tool_call.duration"
 METRIC_TOKEN_USAGE = "gen_ai.client.token.usage"
 METRIC_OPERATION_DURATION = "gen_ai.client.operation.duration"
 METRIC_TIME_TO_FIRST_CHUNK = "gen_ai.client.operation.time_to_first_chunk"
+# Not in the contract's table: the instrumentation's own requests, for watching the instrumentation itself.
+METRIC_OWN_REQUESTS = "openai.assistants.instrumentation.requests"
 
 DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 1200)
 TOKEN_BUCKETS = tuple(4**i for i in range(14))  # 1, 4, 16, ... 67108864

@@ -13,6 +13,8 @@ ENV_CAPTURE_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 ENV_MAX_CONTENT_LENGTH = "OTEL_ASSISTANTS_MAX_CONTENT_LENGTH"
 ENV_RUN_STEPS = "OTEL_ASSISTANTS_RUN_STEPS"
 ENV_MAX_TRACKED_RUNS = "OTEL_ASSISTANTS_MAX_TRACKED_RUNS"
+ENV_ADOPT_RUNS = "OTEL_ASSISTANTS_ADOPT_RUNS"
+ENV_PROPAGATE_CONTEXT = "OTEL_ASSISTANTS_PROPAGATE_CONTEXT"
 
 RUN_STEP_MODES = ("fetch", "observed", "off")
 
@@ -23,6 +25,8 @@ class Settings:
     max_content_length: int = 8192
     run_steps: str = "fetch"
     max_tracked_runs: int = 10000
+    adopt_runs: bool = False
+    propagate_context: bool = False
 
     @classmethod
     def resolve(cls, **keywords: Any) -> Settings:
@@ -34,7 +38,10 @@ class Settings:
         steps = _pick(keywords, "run_steps", ENV_RUN_STEPS, _to_run_steps, defaults.run_steps)
         cap = _pick(keywords, "max_tracked_runs", ENV_MAX_TRACKED_RUNS, _to_positive_int,
                     defaults.max_tracked_runs)
-        return cls(capture_content=capture, max_content_length=length, run_steps=steps, max_tracked_runs=cap)
+        adopt = _pick(keywords, "adopt_runs", ENV_ADOPT_RUNS, _to_bool, defaults.adopt_runs)
+        propagate = _pick(keywords, "propagate_context", ENV_PROPAGATE_CONTEXT, _to_bool, defaults.propagate_context)
+        return cls(capture_content=capture, max_content_length=length, run_steps=steps, max_tracked_runs=cap,
+                   adopt_runs=adopt, propagate_context=propagate)
 
 
 def _pick(keywords: dict[str, Any], key: str, env: str, convert: Any, default: Any) -> Any:

@@ -104,12 +104,14 @@ def run_demo(out: TextIO = sys.stdout) -> int:
             client = openai.OpenAI(base_url=emulator.base_url, api_key="demo-key")
             assistant = client.beta.assistants.create(
                 model="gpt-4o", name="weather-assistant", instructions="Answer weather questions.",
-                tools=[{"type": "function", "function": {"name": TOOL_NAME, "parameters": {"type": "object"}}}],
+                tools=[{"type": "function", "function": {"name": TOOL_NAME, "parameters": {"type": "object"}}},
+                       {"type": "code_interpreter"}],
             )
             for title, step in _workload(client, assistant.id):
                 with tracer.start_as_current_span(f"demo: {title}"):
                     run = step()
                 out.write(f"  {title:<18} -> {getattr(run, 'status', '?')}\n")
+            instrumentor.force_flush()  # the step fetches, while the emulator still answers
     finally:
         instrumentor.uninstrument()
         tracer_provider.shutdown()

@@ -23,6 +23,8 @@ from .tracker import RunTracker
 logger = logging.getLogger(__name__)
 
 ENTRY_POINT_NAME = "openai_assistants"
+# At shutdown the open runs are looked up within this many seconds in all, before the exporters close.
+SHUTDOWN_BUDGET_S = 2.0
 _BASE_CLIENT = "openai._base_client"
 
 
@@ -30,7 +32,8 @@ class AssistantsInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Traces and measures every OpenAI Assistants API run, from creation to its end.
 
     ``instrument()`` keywords: ``tracer_provider``, ``meter_provider``, ``capture_content``,
-    ``max_content_length``, ``run_steps``, ``max_tracked_runs`` (each also an environment variable).
+    ``max_content_length``, ``run_steps``, ``max_tracked_runs``, ``adopt_runs``,
+    ``propagate_context`` (each also an environment variable).
     """
 
     def __init__(self) -> None:
@@ -64,7 +67,8 @@ class AssistantsInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         # Open runs end before the provider shuts down: its processors drop spans ended later.
         self._shutdown_hook = ShutdownHook(self._end_open_runs, kwargs.get("tracer_provider"))
         self._shutdown_hook.follow()
-        interceptor = Interceptor(self._tracker, telemetry, (BaseAzureClient,), self._shutdown_hook)
+        interceptor = Interceptor(self._tracker, telemetry, (BaseAzureClient,), self._shutdown_hook,
+                                  self._settings.propagate_context)
         wrap_function_wrapper(_BASE_CLIENT, "SyncAPIClient.request", interceptor.sync_request)
         wrap_function_wrapper(_BASE_CLIENT, "AsyncAPIClient.request", interceptor.async_request)
 
@@ -77,7 +81,21 @@ class AssistantsInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             self._shutdown_hook.close()
             self._shutdown_hook = None
         self._end_open_runs()
+        if self._tracker is not None:
+            self._tracker.own_requests.close()
         self._tracker = None
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Wait until the instrumentation's own pending requests (run look-ups, step fetches) are
+        answered and their spans made; False if ``timeout_millis`` passed first."""
+        tracker = self._tracker
+        if tracker is None:
+            return True
+        try:
+            return tracker.own_requests.flush(timeout_millis / 1000)
+        except Exception as error:
+            report("force_flush", error)
+            return False
 
     def _end_open_runs(self) -> None:
         tracker = self._tracker
@@ -85,6 +103,6 @@ class AssistantsInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             return
         try:
             drain_dropped()  # streams collected inside a garbage collection: each ends on its own terms
-            tracker.abandon_all()
+            tracker.end_all(SHUTDOWN_BUDGET_S)
         except Exception as error:
-            report("abandon_all", error)
+            report("end_all", error)

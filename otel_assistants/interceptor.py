@@ -14,50 +14,56 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled, suppress_instrumentation
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import Span, SpanKind
 
 from . import attributes as a
 from . import fields as f
 from .failsafe import failsafe, report
+from .propagation import write_traceparent
 from .responses import observe_parse, unread_body
 from .routes import Kind, Route, route
 from .shutdown import ShutdownHook
-from .spans import mark_exception, now_ns, set_present
+from .spans import http_status_of, mark_exception, now_ns, set_present
 from .streams import drain_dropped, is_event_stream, is_raw_response, observe_run_stream
 from .telemetry import Telemetry
 from .tracker import ClientInfo, RunState, RunTracker
 
-STEP_FETCH_TIMEOUT_S = 10.0
-STEP_PAGE_SIZE = 100
-STEP_FETCH_MAX_PAGES = 50  # a run has far fewer steps; this only bounds a misbehaving server
 CLIENT_CACHE = 256  # distinct client base URLs remembered
-FILE_SEARCH_CONTENT = "step_details.tool_calls[*].file_search.results[*].content"
+# Requests that act on a run: one this process does not follow yet is followed from them on.
+RUN_ACTIONS = frozenset({"submit_tool_outputs", "cancel_run"})
 
 
 class Call:
     """What the choke point knows about one request while it is in flight."""
 
-    __slots__ = ("body", "client", "route", "run", "span", "start_ns", "stream", "token")
+    __slots__ = ("api", "began_following", "body", "client", "followed", "parent", "route", "run", "span",
+                 "start_ns", "stream", "submitted", "token")
 
-    def __init__(self, route: Route, client: ClientInfo, body: dict[str, Any], stream: bool) -> None:
+    def __init__(self, route: Route, client: ClientInfo, body: dict[str, Any], stream: bool, api: Any) -> None:
         self.route = route
         self.client = client
         self.body = body
         self.stream = stream
-        self.run: RunState | None = None
+        self.api = api  # the app's client
+        self.run: RunState | None = None  # the run this request creates
+        self.followed: RunState | None = None  # the run this request acts on, when followed
+        self.began_following = False  # this request made this process follow that run
         self.span: Span | None = None
+        self.parent: Any = None  # a retrieve of a run not followed: where its span goes, if it gets one
+        self.submitted: dict[str, Any] | None = None  # tool outputs sent (call id -> output)
         self.start_ns = 0
         self.token: object | None = None
 
 
 class Interceptor:
     def __init__(self, tracker: RunTracker, telemetry: Telemetry, azure_types: tuple[type, ...],
-                 shutdown_hook: ShutdownHook) -> None:
+                 shutdown_hook: ShutdownHook, propagate_context: bool = False) -> None:
         self._tracker = tracker
         self._shutdown_hook = shutdown_hook
         self._telemetry = telemetry
         self._azure_types = azure_types
+        self._propagate = propagate_context
         # (client class, id of its base URL) -> (that URL, what it says): a client's URL rarely
         # changes, so it is read once. The URL is held so that its id is not reused.
         self._clients: dict[tuple[type, int], tuple[Any, ClientInfo]] = {}
@@ -75,10 +81,7 @@ class Interceptor:
             raise
         finally:
             self._detach(call)
-        result, ended = self._succeeded(call, result)
-        if ended is not None:
-            self._fetch_steps(instance, ended)
-        return result
+        return self._succeeded(call, result)
 
     async def async_request(self, wrapped: Callable[..., Awaitable[Any]], instance: Any, args: tuple,
                             kwargs: dict) -> Any:
@@ -92,10 +95,7 @@ class Interceptor:
             raise
         finally:
             self._detach(call)
-        result, ended = self._succeeded(call, result)
-        if ended is not None:
-            await self._fetch_steps_async(instance, ended)
-        return result
+        return self._succeeded(call, result)
 
     # before the request ----------------------------------------------------------------------
 
@@ -108,24 +108,40 @@ class Interceptor:
         target = route(getattr(options, "method", None), getattr(options, "url", None))
         if target is None:
             return None
-        self._tracker.sweep()
+        tracker = self._tracker
+        tracker.sweep()
         body = f.mapping(getattr(options, "json_data", None))
-        call = Call(target, self._client_info(instance), body, kwargs.get("stream") is True)
+        call = Call(target, self._client_info(instance), body, kwargs.get("stream") is True, instance)
         if target.kind is Kind.RUN_CREATE:
             self._shutdown_hook.follow()  # the app may have set its tracer provider since instrument()
-            call.run = self._tracker.start(call.client, target.thread_id, body)
+            call.run = tracker.start(call.client, target.thread_id, body, instance)
+            if self._propagate:
+                write_traceparent(options, call.run.span)
             call.token = otel_context.attach(call.run.context)
-        elif target.kind is Kind.RUN_POLL:
-            self._shutdown_hook.follow()  # a poll may start tracking a run created elsewhere
-            # No span of its own; the run span is current so lower-level spans nest under it.
-            run_context = self._tracker.context_for(target.run_id)
-            if run_context is not None:
-                call.token = otel_context.attach(run_context)
-        else:
-            if target.operation == "submit_tool_outputs":
-                self._tracker.tool_outputs_submitted(target.run_id, _submitted_outputs(body))
-            call.span = self._start_operation(call)
-            call.token = otel_context.attach(trace.set_span_in_context(call.span))
+            return call
+        run_id = target.run_id
+        followed = tracker.state_for(run_id)
+        if target.kind is Kind.RUN_POLL:
+            if followed is not None:
+                # A poll: no span of its own; the run span is current so lower-level spans nest under it.
+                call.followed = followed
+                call.token = otel_context.attach(followed.context)
+                return call
+            if not tracker.has_ended(run_id):
+                # Not followed yet: followed from now if the answer shows it unended, else it was a
+                # plain look-up, whose span is made then, from what is known now.
+                self._shutdown_hook.follow()
+                call.start_ns = now_ns()
+                call.parent = otel_context.get_current()
+                return call
+        elif run_id is not None and followed is None and target.operation in RUN_ACTIONS:
+            self._shutdown_hook.follow()
+            call.followed = tracker.follow(run_id, target.thread_id, call.client, instance)
+            call.began_following = call.followed is not None
+        if target.operation == "submit_tool_outputs":
+            call.submitted = _submitted_outputs(body)
+        call.span = self._start_operation(call)
+        call.token = otel_context.attach(trace.set_span_in_context(call.span))
         return call
 
     def _client_info(self, instance: Any) -> ClientInfo:
@@ -148,7 +164,9 @@ class Interceptor:
         self._clients[key] = (url, info)
         return info
 
-    def _start_operation(self, call: Call) -> Span:
+    def _start_operation(self, call: Call, *, retroactive: bool = False) -> Span:
+        """The request's CLIENT span; ``retroactive``: started at the request's start, now that its
+        answer showed it is a plain operation."""
         target, body = call.route, call.body
         name = target.operation
         agent_name = None
@@ -156,8 +174,11 @@ class Interceptor:
             agent_name = body.get("name") if isinstance(body.get("name"), str) else None
             if agent_name:
                 name = f"{name} {agent_name}"
-        parent = self._tracker.context_for(target.run_id)  # run operations are children of the run
-        call.start_ns = now_ns()
+        if retroactive:
+            parent = call.parent
+        else:
+            parent = self._tracker.context_for(target.run_id)  # run operations are children of the run
+            call.start_ns = now_ns()
         span = self._telemetry.tracer.start_span(
             name, context=parent, kind=SpanKind.CLIENT, start_time=call.start_ns,
             attributes={key: value for key, value in {
@@ -206,23 +227,27 @@ class Interceptor:
         if call.run is not None:
             self._tracker.fail(call.run, error)
         elif call.route.kind is Kind.RUN_POLL:
-            self._tracker.poll_failed(call.route.run_id, error)
+            if call.followed is not None:
+                self._tracker.poll_failed(call.route.run_id, error)
+            elif call.span is None:
+                call.span = self._start_operation(call, retroactive=True)
+        if call.began_following and call.followed is not None and http_status_of(error) is not None:
+            self._tracker.unfollow(call.followed)  # refused: the API did nothing to the run for it
         if call.span is not None:
             error_type = mark_exception(call.span, error)
             self._end_operation(call, error_type)
 
-    def _succeeded(self, call: Call, result: Any) -> tuple[Any, RunState | None]:
-        """Hand the result to the tracker; returns it (a stream behind its proxy) and the run to
-        fetch steps for, when this response ended a polled run."""
-        ended = None
+    def _succeeded(self, call: Call, result: Any) -> Any:
+        """Hand the result to the tracker; returns it, a stream behind its proxy."""
         try:
+            if call.submitted:  # accepted: this process answered those calls
+                self._tracker.tool_outputs_submitted(call.route.run_id, call.submitted, call.start_ns)
             if call.stream and (is_event_stream(result) or is_raw_response(result)):
                 result = self._observe_stream(call, result)
             elif not f.is_model(result) and unread_body(result):  # with_streaming_response: seen when parsed
-                # Parsed later, outside this request: no step fetch can follow it.
-                result = observe_parse(result, lambda parsed: self._observe(call, parsed, fetch_after=False))
+                result = observe_parse(result, lambda parsed: self._observe(call, parsed))
             else:
-                ended = self._observe(call, result)
+                self._observe(call, result)
         except Exception as error:
             report("observe", error)
         finally:
@@ -231,36 +256,39 @@ class Interceptor:
                     self._end_operation(call, None)
                 except Exception as error:
                     report("end_operation", error)
-        return result, ended
+        return result
 
     def _observe_stream(self, call: Call, result: Any) -> Any:
         """A run-event stream, or the raw / streaming response whose ``parse()`` makes one: handed
         back behind a transparent proxy that shows the events to the tracker."""
-        run = call.run or self._tracker.state_for(call.route.run_id)
+        run = call.run or call.followed or self._tracker.state_for(call.route.run_id)
         if run is None:
             return result
         self._tracker.mark_streamed(run)
         start = call.run.start_ns if call.run is not None else call.start_ns
         return observe_run_stream(self._tracker, run, start, result)
 
-    def _observe(self, call: Call, result: Any, *, fetch_after: bool = True) -> RunState | None:
+    def _observe(self, call: Call, result: Any) -> None:
         payload = _payload(result)
         if payload is None:
-            return None
+            return
         target = call.route
         kind = target.kind
         tracker = self._tracker
-        ended = None
         if kind is Kind.RUN_CREATE:
             assert call.run is not None
-            ended = tracker.created(call.run, payload, fetch_after=fetch_after)
+            tracker.created(call.run, payload)
         elif kind is Kind.RUN_POLL:
-            ended = tracker.observe(payload, poll=True, discover=True, client=call.client, fetch_after=fetch_after)
+            if call.followed is not None:
+                tracker.observe(payload, state=call.followed, poll=True)
+            elif call.span is None and not tracker.met(payload, call.client, call.api, call.start_ns, call.parent):
+                # A run already ended when first met here: a plain operation, nothing for the run.
+                call.span = self._start_operation(call, retroactive=True)
         elif target.operation in ("submit_tool_outputs", "cancel_run", "update_run"):
-            ended = tracker.observe(payload, fetch_after=fetch_after)
+            tracker.observe(payload, state=call.followed)
         elif target.operation == "list_runs":
             for run in f.items(payload, "data"):
-                tracker.observe(run)  # a run a listing shows ended gets no step fetch: one listing, one request
+                tracker.observe(run)
         elif target.operation == "list_run_steps":
             tracker.steps_seen(target.run_id, f.items(payload, "data"))
         elif target.operation == "retrieve_run_step":
@@ -272,55 +300,6 @@ class Interceptor:
                 tracker.learn_agent(f.text(assistant, "id"), f.text(assistant, "name"))
         if call.span is not None:
             self._describe_result(call, payload)
-        return ended
-
-    def _fetch_steps(self, client: Any, run: RunState) -> None:
-        """``run_steps=fetch``: one step listing (all pages) for a polled run that just ended, read
-        as raw JSON through the app's own client, with the instrumentation suppressed."""
-        steps: list[Any] = []
-        try:
-            after: str | None = None
-            with suppress_instrumentation():
-                for _ in range(STEP_FETCH_MAX_PAGES):
-                    raw = client.beta.threads.runs.steps.with_raw_response.list(run.run_id,
-                                                                                **self._step_query(run, after))
-                    after = _next_cursor(_body(raw), steps)
-                    if after is None:
-                        break
-        except Exception as error:
-            report("fetch_steps", error)
-        finally:
-            self._steps_fetched(run, steps)
-
-    async def _fetch_steps_async(self, client: Any, run: RunState) -> None:
-        steps: list[Any] = []
-        try:
-            after: str | None = None
-            with suppress_instrumentation():
-                for _ in range(STEP_FETCH_MAX_PAGES):
-                    raw = await client.beta.threads.runs.steps.with_raw_response.list(
-                        run.run_id, **self._step_query(run, after))
-                    after = _next_cursor(_body(raw), steps)
-                    if after is None:
-                        break
-        except Exception as error:
-            report("fetch_steps", error)
-        finally:
-            self._steps_fetched(run, steps)
-
-    @failsafe()
-    def _steps_fetched(self, run: RunState, steps: list[Any]) -> None:
-        # Also after a failed fetch: steps a stream left open must end either way.
-        self._tracker.steps_fetched(run, steps)
-
-    def _step_query(self, run: RunState, after: str | None) -> dict[str, Any]:
-        query: dict[str, Any] = {"thread_id": run.thread_id, "limit": STEP_PAGE_SIZE, "order": "asc",
-                                 "timeout": STEP_FETCH_TIMEOUT_S}
-        if after is not None:
-            query["after"] = after
-        if self._tracker.capture.enabled:  # file_search result text is only sent when asked for
-            query["extra_query"] = {"include[]": FILE_SEARCH_CONTENT}
-        return query
 
     def _describe_result(self, call: Call, payload: Any) -> None:
         """The ids a create answered with."""
@@ -406,19 +385,3 @@ def _submitted_outputs(body: dict[str, Any]) -> dict[str, Any]:
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
-
-
-def _body(raw: Any) -> Any:
-    """A step page as plain JSON: the fetch reads its few fields, so the SDK's models are not built."""
-    return f.decode_json(raw.http_response.content)
-
-
-def _next_cursor(page: Any, collected: list[Any]) -> str | None:
-    """Collect a page of the step fetch; the cursor of the next page, or None at the end. Pages
-    are followed by hand because early SDK releases ask for one more, empty, page."""
-    data = f.items(page, "data")
-    collected.extend(data)
-    more = f.get(page, "has_more")
-    if not isinstance(more, bool):  # a server that does not say: a full page may have more
-        more = len(data) >= STEP_PAGE_SIZE
-    return f.text(data[-1], "id") if more and data else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from opentelemetry.trace import Status, StatusCode
+from opentelemetry.trace import Span, Status, StatusCode
 
 from . import attributes as a
 from .runstate import RunState, ToolCall
@@ -67,12 +67,12 @@ def record_run(t: Telemetry, state: RunState, error_type: str | None, duration: 
     t.operation_duration.record(duration, points.operation)
 
 
-def end_tool_call(telemetry: Telemetry, call: ToolCall, end: int, error_type: str | None) -> None:
-    """End a tool call's span and record its duration."""
-    if error_type is not None and call.span.is_recording():
-        call.span.set_attribute(a.ERROR_TYPE, error_type)
-        call.span.set_status(Status(StatusCode.ERROR, error_type))
-    call.span.end(end_time=end)
+def end_tool_call(telemetry: Telemetry, span: Span, call: ToolCall, end: int, error_type: str | None) -> None:
+    """End a function call's span and record its duration."""
+    if error_type is not None and span.is_recording():
+        span.set_attribute(a.ERROR_TYPE, error_type)
+        span.set_status(Status(StatusCode.ERROR, error_type))
+    span.end(end_time=end)
     telemetry.tool_duration.record(max(end - call.start_ns, 0) / 1e9, telemetry.capped(drop_none({
         a.TOOL_NAME: call.name, a.TOOL_TYPE: call.tool_type, a.ERROR_TYPE: error_type,
     })))

@@ -30,10 +30,15 @@ class ClientInfo:
 
 @dataclass(eq=False, slots=True)
 class ToolCall:
-    span: Span
+    """A function call the run asked for. Its span is made once the process knows how the call
+    ended (its output submitted here, or the run ended without it), so that a call another
+    process answered leaves no span here."""
+
     start_ns: int
-    name: str
+    name: str | None
     tool_type: str
+    call_id: str
+    arguments: str | None = None  # captured content, only with capture on
 
 
 @dataclass(eq=False, slots=True)
@@ -61,8 +66,10 @@ class RunState:
     context: Any
     start_ns: int
     client: ClientInfo
-    deadline: float  # client clock: when a run nobody sees end counts as abandoned
-    seen_at: float  # client clock: when tracking began
+    deadline: float  # client clock (s): the run's expiry plus grace, when it has surely ended
+    seen_at: float  # client clock (s): when tracking began
+    owner: bool = True  # the run span and per-run metrics are this process's; else an await_run span
+    api: Any = None  # owner: the app's client, for look-ups and the step fetch
     run_id: str | None = None
     thread_id: str | None = None
     assistant_id: str | None = None
@@ -76,7 +83,8 @@ class RunState:
     usage: tuple[int, int] | None = None
     incomplete_reason: str | None = None
     last_error_code: str | None = None
-    tools: dict[str, ToolCall] = field(default_factory=dict)
+    builtin_tools: bool | None = None  # the run's tools include code_interpreter or file_search
+    tools: dict[str, ToolCall] = field(default_factory=dict)  # asked, not yet answered here
     ended: bool = False
     streamed: bool = False
     first_chunk_seen: bool = False
@@ -84,3 +92,10 @@ class RunState:
     done_steps: set[str] = field(default_factory=set)
     outputs: list[Any] = field(default_factory=list)  # the assistant's messages, kept only with capture on
     key: Any = None  # run id once known; a placeholder until the create answers
+    # When the app last saw the run (client clock, ns), and the look-up schedule (client clock, s).
+    seen_ns: int = 0
+    due: float = 0.0
+    interval: float = 0.0
+    lookups_left: int = 0
+    last_lookup: float = 0.0
+    lookup_in_flight: bool = False

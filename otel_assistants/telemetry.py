@@ -68,6 +68,9 @@ class Telemetry:
                                       a.TOKEN_BUCKETS)
         self.operation_duration = _histogram(meter, a.METRIC_OPERATION_DURATION, "s",
                                              "GenAI operation duration", a.DURATION_BUCKETS)
+        self.own_requests = meter.create_counter(
+            a.METRIC_OWN_REQUESTS, unit="{request}",
+            description="The instrumentation's own API requests (run look-ups, step fetches), by outcome")
         self.time_to_first_chunk = _histogram(meter, a.METRIC_TIME_TO_FIRST_CHUNK, "s",
                                               "Time from request to the first message delta",
                                               a.DURATION_BUCKETS)

@@ -43,7 +43,12 @@ class Otel:
 
     # spans
 
+    def settle(self) -> None:
+        """Let the instrumentation's own pending requests (step fetches, look-ups) finish first."""
+        assert self.instrumentor.force_flush(), "the instrumentation's own requests did not finish"
+
     def spans(self, name: str | None = None) -> list[ReadableSpan]:
+        self.settle()
         found = list(self.exporter.get_finished_spans())
         if name is None:
             return found
@@ -63,6 +68,7 @@ class Otel:
     # metrics
 
     def points(self, name: str) -> list[Point]:
+        self.settle()
         data = self.reader.get_metrics_data()
         found: list[Point] = []
         if data is None:

@@ -7,6 +7,7 @@ import threading
 from typing import Any
 
 import pytest
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.trace import Span as SdkSpan
 from opentelemetry.trace import StatusCode
 
@@ -24,19 +25,45 @@ def assistant(client: Any) -> Any:
                                          tools=[{"type": "function", "function": {"name": "lookup"}}])
 
 
-def test_run_never_polled_is_abandoned_at_shutdown(client: Any, assistant: Any) -> None:
+def test_run_still_active_at_shutdown_is_looked_up_then_abandoned(client: Any, emulator: Any,
+                                                                    assistant: Any) -> None:
     otel = Otel()
     try:
         thread = client.beta.threads.create()
-        client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id,
-                                        metadata={"scenario": "hold=1"})
+        run = client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id,
+                                              metadata={"scenario": "hold=1"})
         assert otel.run_spans() == []
+        emulator.clear_requests()
         otel.tracer_provider.shutdown()  # the exporter must still receive the span
+        assert [(r.method, r.path) for r in emulator.requests] == [("GET", f"/threads/{thread.id}/runs/{run.id}")]
         span = otel.one_run()
         assert span.attributes["error.type"] == "abandoned"
         assert span.status.status_code is StatusCode.ERROR
-        assert span.attributes["openai.assistants.run.status"] == "queued"
+        assert span.attributes["openai.assistants.run.status"] == "in_progress"  # what the look-up found
+        assert span.attributes["openai.assistants.run.poll_count"] == 0  # the look-up is not the app's poll
         assert otel.total("openai.assistants.runs", {"error.type": "abandoned"}) == 1
+        assert otel.total("openai.assistants.runs.active") == 0
+    finally:
+        otel.close()
+
+
+def test_run_that_ended_unseen_is_reported_at_shutdown_with_its_truth(client: Any, assistant: Any) -> None:
+    otel = Otel()
+    try:
+        thread = client.beta.threads.create()
+        run = client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id,
+                                              metadata={"scenario": "usage=70,7"})
+        with suppress_instrumentation():  # as another process would: unseen here
+            finished = client.beta.threads.runs.poll(run.id, thread_id=thread.id, poll_interval_ms=1)
+        assert finished.status == "completed"
+        otel.tracer_provider.shutdown()
+        span = otel.one_run()
+        assert span.attributes["openai.assistants.run.status"] == "completed"
+        assert "error.type" not in span.attributes
+        assert (span.attributes["gen_ai.usage.input_tokens"], span.attributes["gen_ai.usage.output_tokens"]) == (70, 7)
+        assert span.end_time <= max(finished.completed_at * 10**9, span.start_time) + 10**9
+        assert otel.total("openai.assistants.runs", {"openai.assistants.run.status": "completed"}) == 1
+        assert otel.total("gen_ai.client.token.usage", {"gen_ai.token.type": "input"}) == 1
         assert otel.total("openai.assistants.runs.active") == 0
     finally:
         otel.close()
@@ -106,8 +133,10 @@ def test_memory_stays_bounded_with_many_open_runs(client: Any, assistant: Any) -
         # nothing of an evicted run stays alive: neither its state nor its span
         assert live(RunState) == 50
         assert live(SdkSpan) == 50
+        own_requests = tracker.own_requests
     finally:
         otel.close()
+    assert own_requests.flush(10)  # look-ups still in flight once the shutdown's budget ran out
     assert live(RunState) == 0
 
 

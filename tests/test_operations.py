@@ -106,24 +106,30 @@ async def test_azure_clients(api: str, otel: Otel, emulator: Any) -> None:
     assert [p.attributes["gen_ai.provider.name"] for p in runs] == ["azure.ai.openai"]
 
 
-def test_run_created_elsewhere_starts_at_its_server_time(otel: Otel, client: Any) -> None:
-    assistant = client.beta.assistants.create(model="gpt-4o", name="elsewhere")
-    thread = client.beta.threads.create()
-    with suppress_instrumentation():  # as if another process created it
-        created = client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id,
-                                                  metadata={"scenario": "polls=3"})
-    with otel.tracer.start_as_current_span("worker") as worker:
-        run = client.beta.threads.runs.poll(created.id, thread_id=thread.id, poll_interval_ms=1)
-    assert run.status == "completed"
-    span = otel.one_run()
-    assert span.start_time == created.created_at * 10**9
-    assert span.parent.span_id == worker.get_span_context().span_id
-    assert span.attributes["openai.assistants.run.id"] == run.id
-    assert span.attributes["openai.assistants.run.status"] == "completed"
-    assert span.name == "invoke_agent elsewhere"  # the assistant was seen in this process
-    # retrieving it again later makes no second span
-    client.beta.threads.runs.retrieve(run.id, thread_id=thread.id)
-    assert len(otel.run_spans()) == 1
+def test_adopted_run_created_elsewhere_starts_at_its_server_time(client: Any) -> None:
+    """``adopt_runs``: a run created by uninstrumented code is owned by the process that meets it."""
+    otel = Otel(adopt_runs=True)
+    try:
+        assistant = client.beta.assistants.create(model="gpt-4o", name="elsewhere")
+        thread = client.beta.threads.create()
+        with suppress_instrumentation():  # as if uninstrumented code created it
+            created = client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id,
+                                                      metadata={"scenario": "polls=3"})
+        with otel.tracer.start_as_current_span("worker") as worker:
+            run = client.beta.threads.runs.poll(created.id, thread_id=thread.id, poll_interval_ms=1)
+        assert run.status == "completed"
+        assert otel.total("openai.assistants.runs", {"openai.assistants.run.status": "completed"}) == 1
+        span = otel.one_run()
+        assert span.start_time == created.created_at * 10**9
+        assert span.parent.span_id == worker.get_span_context().span_id
+        assert span.attributes["openai.assistants.run.id"] == run.id
+        assert span.attributes["openai.assistants.run.status"] == "completed"
+        assert span.name == "invoke_agent elsewhere"  # the assistant was seen in this process
+        # retrieving it again later makes no second span
+        client.beta.threads.runs.retrieve(run.id, thread_id=thread.id)
+        assert len(otel.run_spans()) == 1
+    finally:
+        otel.close()
 
 
 def test_retried_polls_count_once(otel: Otel, emulator: Any, closing: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -13,10 +14,19 @@ from .harness import Otel
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
+WEATHER_TOOL = {"type": "function", "function": {"name": "get_weather"}}
+
+
 @pytest.fixture
 def assistant(client: Any) -> Any:
+    """Its runs may use code_interpreter: their steps can say more than the run's other spans."""
     return client.beta.assistants.create(model="gpt-4o", name="stepper",
-                                         tools=[{"type": "function", "function": {"name": "get_weather"}}])
+                                         tools=[WEATHER_TOOL, {"type": "code_interpreter"}])
+
+
+@pytest.fixture
+def plain_assistant(client: Any) -> Any:
+    return client.beta.assistants.create(model="gpt-4o", name="plain", tools=[WEATHER_TOOL])
 
 
 def step_requests(emulator: Any, run: Any) -> int:
@@ -33,6 +43,7 @@ def test_fetch_describes_the_steps_of_a_polled_run(otel: Otel, client: Any, emul
     emulator.clear_requests()
     run = create_and_poll(client, assistant.id, client.beta.threads.create().id, "tools=1;polls=2")
     assert run.status == "completed"
+    otel.settle()  # the fetch is made off the app's path
     assert step_requests(emulator, run) == 1  # the one documented extra request
     assert not otel.spans("list_run_steps"), "the fetch is the instrumentation's own, not the app's"
     operations = {p.attributes["gen_ai.operation.name"] for p in otel.points("gen_ai.client.operation.duration")}
@@ -64,9 +75,46 @@ async def test_fetch_with_the_async_client(otel: Otel, aclient: Any, emulator: A
     emulator.clear_requests()
     run = await aclient.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id,
                                                          poll_interval_ms=1)
+    otel.settle()
     assert step_requests(emulator, run) == 1
     assert [s.name for s in otel.spans("run_step")] == ["run_step message_creation"]
     assert otel.spans("run_step")[0].parent.span_id == otel.one_run().context.span_id
+
+
+@pytest.mark.parametrize("scenario", ["polls=2", "tools=1"])
+def test_no_fetch_for_a_run_without_builtin_tools(scenario: str, otel: Otel, client: Any, emulator: Any,
+                                                  plain_assistant: Any) -> None:
+    """Its steps would tell nothing the run's spans do not: no request, no step spans."""
+    emulator.clear_requests()
+    run = create_and_poll(client, plain_assistant.id, client.beta.threads.create().id, scenario)
+    assert run.status == "completed"
+    assert step_requests(emulator, run) == 0
+    assert otel.spans("run_step") == []
+    assert otel.points("openai.assistants.instrumentation.requests") == []
+
+
+def test_fetch_is_off_the_apps_path(otel: Otel, client: Any, emulator: Any, assistant: Any) -> None:
+    """The app's call returns before the instrumentation asks for the steps."""
+    release = threading.Event()
+
+    def stall_step_listings(exchange: Any, data: Any) -> Any:
+        if exchange.stage == "request" and exchange.path.endswith("/steps"):
+            release.wait(10)
+        return data
+
+    emulator.mutate = stall_step_listings
+    try:
+        run = create_and_poll(client, assistant.id, client.beta.threads.create().id, "polls=2")
+        assert run.status == "completed"  # returned while the step listing is held
+        assert otel.exporter.get_finished_spans()[-1].name == "invoke_agent stepper"
+        assert not [s for s in otel.exporter.get_finished_spans() if s.name.startswith("run_step")]
+    finally:
+        release.set()
+        emulator.mutate = None
+    assert [s.name for s in otel.spans("run_step")] == ["run_step message_creation"]
+    assert otel.total("openai.assistants.instrumentation.requests",
+                      {"openai.assistants.instrumentation.request.type": "step_fetch",
+                       "openai.assistants.instrumentation.request.outcome": "sent"}) == 1
 
 
 def test_fetch_reads_every_page(otel: Otel, client: Any, emulator: Any, assistant: Any) -> None:

@@ -403,15 +403,17 @@ SCENARIOS = {"cut_close": f"{CUT};cut_mode=close", "cut_abort": f"{CUT};cut_mode
 
 
 def expected_ending(ending: str, transport_error: str) -> str:
-    return {"cut_close": "abandoned", "cut_abort": transport_error, "error_event": SDK_ERROR}[ending]
+    return {"cut_abort": transport_error, "error_event": SDK_ERROR}[ending]
 
 
 def assert_stopped(otel: Otel, ending: str, transport_error: str) -> None:
+    if ending == "cut_close":  # no error: the run went on server-side, and its look-up says how it ended
+        assert_looked_up(otel)
+        return
     error_type = expected_ending(ending, transport_error)
     span = run_ended(otel, "in_progress", error_type)
     exceptions = [e for e in span.events if e.name == "exception"]
-    assert [e.attributes["exception.type"].rsplit(".", 1)[-1] for e in exceptions] == (
-        [] if ending == "cut_close" else [error_type.rsplit(".", 1)[-1]])
+    assert [e.attributes["exception.type"].rsplit(".", 1)[-1] for e in exceptions] == [error_type.rsplit(".", 1)[-1]]
 
 
 @pytest.mark.parametrize("ending", ENDINGS)
@@ -443,8 +445,8 @@ async def test_async_stream_stops_early(start: Any, ending: str, otel: Otel, acl
 def test_step_left_open_by_a_cut_stream_keeps_its_type(otel: Otel, client: Any, assistant: Any) -> None:
     run = create_stream_true(client, assistant.id, client.beta.threads.create().id, f"{CUT};cut_mode=close")
     assert run.status == "in_progress"
-    run_ended(otel, "in_progress", "abandoned")
-    [step] = otel.spans("run_step")  # cut inside the message step: it ends with the run
+    assert_looked_up(otel)
+    [step] = otel.spans("run_step")  # cut inside the message step: it ends with the run, as last seen
     assert step.name == "run_step message_creation"
     assert [p.attributes.get(STEP_TYPE) for p in otel.points("openai.assistants.run_step.duration")] == [
         "message_creation"]
@@ -452,10 +454,9 @@ def test_step_left_open_by_a_cut_stream_keeps_its_type(otel: Otel, client: Any, 
 
 # ---- a run streamed up to its tool hand-off, then polled to its end -------------------------------
 
-def assert_stream_then_polled(otel: Otel, emulator: Any, run: Any, fetched: bool) -> None:
-    """The tool step a stream saw start and ends later: with the step fetch, the server's final view
-    (status, end) over the client's live start, and the reply step from the fetch; without it,
-    the tool step as last seen in the stream, ended with the run."""
+def assert_stream_then_polled(otel: Otel, emulator: Any, run: Any) -> None:
+    """The tool step a stream saw start ends as last seen in the stream, with the run: a streamed
+    run gets no step fetch (its steps were seen live), whatever ``run_steps`` says."""
     assert run.status == "completed"
     run_span = run_ended(otel, "completed")
     steps = {s.attributes[STEP_TYPE]: s for s in otel.spans("run_step")}
@@ -467,18 +468,11 @@ def assert_stream_then_polled(otel: Otel, emulator: Any, run: Any, fetched: bool
     assert tool_step.start_time <= tool.start_time
     durations = Counter({(p.attributes[STEP_TYPE], p.attributes.get(STEP_STATUS)): p.count
                          for p in otel.points("openai.assistants.run_step.duration")})
-    if fetched:
-        assert tool_step.attributes[STEP_STATUS] == "completed"
-        assert [s.attributes[STEP_STATUS] for s in steps.values()] == ["completed"]
-        assert list(steps) == ["message_creation"]
-        assert durations == Counter({("tool_calls", "completed"): 1, ("message_creation", "completed"): 1})
-        assert step_requests(emulator, run) == 1
-    else:
-        assert tool_step.attributes[STEP_STATUS] == "in_progress"
-        assert tool_step.end_time == run_span.end_time
-        assert steps == {}
-        assert durations == Counter({("tool_calls", "in_progress"): 1})
-        assert step_requests(emulator, run) == 0
+    assert tool_step.attributes[STEP_STATUS] == "in_progress"
+    assert tool_step.end_time == run_span.end_time
+    assert steps == {}
+    assert durations == Counter({("tool_calls", "in_progress"): 1})
+    assert step_requests(emulator, run) == 0
 
 
 @pytest.mark.parametrize("run_steps", ["fetch", "observed"])
@@ -489,7 +483,7 @@ def test_stream_then_polled_to_the_end(run_steps: str, client: Any, assistant: A
         assert run.status == "requires_action"
         run = client.beta.threads.runs.submit_tool_outputs_and_poll(
             run_id=run.id, thread_id=run.thread_id, tool_outputs=outputs_for(run), poll_interval_ms=1)
-        assert_stream_then_polled(otel, emulator, run, fetched=run_steps == "fetch")
+        assert_stream_then_polled(otel, emulator, run)
     finally:
         otel.close()
 
@@ -504,7 +498,7 @@ async def test_async_stream_then_polled_to_the_end(run_steps: str, aclient: Any,
         assert run.status == "requires_action"
         run = await aclient.beta.threads.runs.submit_tool_outputs_and_poll(
             run_id=run.id, thread_id=run.thread_id, tool_outputs=outputs_for(run), poll_interval_ms=1)
-        assert_stream_then_polled(otel, emulator, run, fetched=run_steps == "fetch")
+        assert_stream_then_polled(otel, emulator, run)
     finally:
         otel.close()
 
@@ -523,9 +517,25 @@ async def aread_to_first_delta(stream: Any) -> None:
     raise AssertionError("the stream had no message delta")
 
 
-def assert_abandoned(otel: Otel) -> None:
-    span = run_ended(otel, "in_progress", "abandoned")
+def look_up_now(otel: Otel, later: float = 200) -> None:
+    """What happens once a run the app stopped watching has gone unseen for a while (``later``
+    seconds from now; look-ups come every 132 s of a run's 10-minute life): its owner asks the API
+    for it, off the app's path."""
+    otel.instrumentor.tracker.sweep(now=time.time() + later)
+    otel.settle()
+
+
+def assert_looked_up(otel: Otel, status: str = "completed") -> Any:
+    """A stream given up early: the run goes on server-side, so its span stays open until a look-up
+    finds how it ended (the emulator finishes a run whose stream was left)."""
+    assert otel.run_spans() == [], "ended before anyone saw the run end"
+    look_up_now(otel)
+    span = run_ended(otel, status)
     assert not [e for e in span.events if e.name == "exception"]
+    assert otel.total("openai.assistants.instrumentation.requests",
+                      {"openai.assistants.instrumentation.request.type": "run_lookup",
+                       "openai.assistants.instrumentation.request.outcome": "sent"}) == 1
+    return span
 
 
 def create(client: Any, assistant: Any, scenario: str = "deltas=5") -> Any:
@@ -538,7 +548,7 @@ def test_break_out_of_the_loop_then_drop(otel: Otel, client: Any, assistant: Any
     read_to_first_delta(stream)
     assert otel.run_spans() == []  # the app still holds the stream: it may read on
     del stream
-    assert_abandoned(otel)
+    assert_looked_up(otel)
 
 
 @pytest.mark.parametrize("surface", ["create", "runs_stream", "create_and_run_stream", "streaming_response"])
@@ -559,14 +569,14 @@ def test_leave_the_with_block_after_the_first_delta(surface: str, otel: Otel, cl
         with threads.runs.with_streaming_response.create(thread_id=threads.create().id, assistant_id=assistant.id,
                                                          metadata=scenario, stream=True) as response:
             read_to_first_delta(response.parse())
-    assert_abandoned(otel)  # at the block's end, without waiting for the collector
+    assert_looked_up(otel)
 
 
 def test_close_after_the_first_delta(otel: Otel, client: Any, assistant: Any) -> None:
     stream = create(client, assistant)
     read_to_first_delta(stream)
     stream.close()
-    assert_abandoned(otel)
+    assert_looked_up(otel)
     stream.close()  # twice: still one end
     assert len(otel.run_spans()) == 1
 
@@ -578,7 +588,7 @@ def test_event_handler_closed_after_the_first_delta(otel: Otel, client: Any, ass
     handler = manager.__enter__()
     read_to_first_delta(handler)
     handler.close()
-    assert_abandoned(otel)
+    assert_looked_up(otel)
     manager.__exit__(None, None, None)
 
 
@@ -612,11 +622,10 @@ def test_stream_collected_inside_a_collection_ends_on_the_next_request(otel: Ote
     read_to_first_delta(handler)
     del manager, handler
     gc.collect()
-    assert otel.run_spans() == []
     assert len(streams._dropped) == 1
     threads.create()
-    assert_abandoned(otel)
     assert not streams._dropped
+    assert_looked_up(otel)
 
 
 async def test_async_abandoned_streams(otel: Otel, aclient: Any, assistant: Any) -> None:
@@ -626,31 +635,32 @@ async def test_async_abandoned_streams(otel: Otel, aclient: Any, assistant: Any)
         return await threads.create_and_run(assistant_id=assistant.id, thread=QUESTION, stream=True,
                                             metadata={"scenario": "deltas=5"})
 
+    tracker = otel.instrumentor.tracker
     # broken out of, then dropped
     stream = await acreate()
     await aread_to_first_delta(stream)
-    assert otel.run_spans() == []
     del stream
     # The `async for` left its async generator (which holds the stream, as the SDK's own does) to
     # the loop's finalizer hook; the stream goes once the loop has run that.
     for _ in range(3):
         await asyncio.sleep(0)
-    assert len(otel.run_spans()) == 1
+    assert len(streams._watchers) == 0 and tracker.tracked == 1  # stopped watching, still open
     # left the `async with` block
     async with await acreate() as stream:
         await aread_to_first_delta(stream)
-    assert len(otel.run_spans()) == 2
     # closed
     stream = await acreate()
     await aread_to_first_delta(stream)
     await stream.close()
-    assert len(otel.run_spans()) == 3
-    # never read
+    assert len(streams._watchers) == 0 and tracker.tracked == 3
+    assert otel.run_spans() == []
+    # never read: not even the run's id was seen, so nothing can be asked later
     stream = await acreate()
     assert isinstance(stream, openai.AsyncStream)
     await stream.response.aclose()
     del stream
     gc.collect()
+    assert [s.attributes["error.type"] for s in otel.run_spans()] == ["abandoned"]
     # an event handler closed early
     async with threads.create_and_run_stream(assistant_id=assistant.id, thread=QUESTION,
                                              metadata={"scenario": "deltas=5"}) as handler:
@@ -659,10 +669,13 @@ async def test_async_abandoned_streams(otel: Otel, aclient: Any, assistant: Any)
     async with threads.with_streaming_response.create_and_run(
             assistant_id=assistant.id, thread=QUESTION, stream=True, metadata={"scenario": "deltas=5"}) as response:
         await aread_to_first_delta(await response.parse())
+    assert tracker.tracked == 5
+    look_up_now(otel)
     spans = otel.run_spans()
     assert len(spans) == 6
-    assert all(s.attributes["error.type"] == "abandoned" for s in spans)
-    assert otel.total("openai.assistants.runs", {"error.type": "abandoned"}) == 6
+    assert sorted(s.attributes.get("openai.assistants.run.status", "-") for s in spans) == ["-"] + ["completed"] * 5
+    assert otel.total("openai.assistants.runs", {"error.type": "abandoned"}) == 1
+    assert otel.total("openai.assistants.runs", {"openai.assistants.run.status": "completed"}) == 5
     assert otel.total("openai.assistants.runs.active") == 0
 
 
@@ -701,7 +714,7 @@ def test_stream_closed_from_another_thread(otel: Otel, client: Any, assistant: A
     closer = threading.Thread(target=stream.close)
     closer.start()
     closer.join()
-    assert_abandoned(otel)
+    assert_looked_up(otel)
 
 
 def test_streams_in_many_threads(otel: Otel, client: Any, assistant: Any) -> None:
@@ -774,14 +787,16 @@ async def test_streams_in_many_tasks(otel: Otel, aclient: Any, assistant: Any) -
 
 
 async def test_reading_task_cancelled(otel: Otel, aclient: Any, assistant: Any) -> None:
-    """A cancelled task stops its stream but says nothing about the run: abandoned, not an error of its own."""
+    """A cancelled task stops its stream but says nothing about the run: it goes on, no error of its own."""
     stream = await aclient.beta.threads.create_and_run(assistant_id=assistant.id, thread=QUESTION, stream=True,
                                                        metadata={"scenario": "hold=1"})
     started = asyncio.Event()
+    seen: list[Any] = []
 
     async def read() -> None:
         async for event in stream:
             if event.event == "thread.run.in_progress":
+                seen.append(event.data)
                 started.set()
 
     task = asyncio.create_task(read())
@@ -789,11 +804,13 @@ async def test_reading_task_cancelled(otel: Otel, aclient: Any, assistant: Any) 
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert_abandoned(otel)
     await stream.close()
-    span = otel.one_run()  # the held run goes on server-side until cancelled
-    await aclient.beta.threads.runs.cancel(span.attributes["openai.assistants.run.id"],
-                                           thread_id=span.attributes["gen_ai.conversation.id"])
+    look_up_now(otel)  # the held run goes on server-side: still in progress, so still open
+    assert otel.run_spans() == []
+    state = otel.instrumentor.tracker.state_for(seen[0].id)
+    assert state is not None and state.status == "in_progress"
+    assert not [e for e in state.span.events if e.name == "exception"]
+    await aclient.beta.threads.runs.cancel(seen[0].id, thread_id=seen[0].thread_id)
 
 
 # ---- time to first chunk ------------------------------------------------------------------------------

@@ -195,6 +195,8 @@ class RunEngine:
         tools = body.get("tools")
         if tools is None:
             tools = assistant.get("tools") or []
+        if scenario.builtin and not any(isinstance(t, dict) and t.get("type") == scenario.builtin for t in tools):
+            tools = [*tools, {"type": scenario.builtin}]  # a run only uses a built-in tool it has
         run: JsonObject = {
             "id": new_id("run_"),
             "object": "thread.run",

@@ -539,7 +539,7 @@ def test_server_clock_skew_keeps_spans_and_durations_sane(emu: Emulator, skew: i
     with suppress_instrumentation():  # a run created by "another process"
         elsewhere = client.beta.threads.create_and_run(assistant_id=assistant, thread=QUESTION,
                                                        metadata={"scenario": "polls=3;builtin=code_interpreter"})
-    otel = Watched()
+    otel = Watched(adopt_runs=True)  # the run created elsewhere is owned here, from its server time
     emu.mutate = Skewed(skew)
     trap = LogTrap()
     try:
@@ -569,7 +569,7 @@ def test_server_clock_skew_keeps_spans_and_durations_sane(emu: Emulator, skew: i
     assert [s.name for s in spans if s.end_time < s.start_time] == [], "a span ended before it started"
     assert {s.attributes.get("openai.assistants.run.status") for s in run_spans(spans)} == {"completed"}
     assert len(otel.spans("run_step")) >= 6 and len(otel.spans("execute_tool")) == 4
-    # Discovered runs start at their server creation time, unless that is in our future.
+    # Adopted runs start at their server creation time, unless that is in our future.
     created = discovered.created_at * 1_000_000_000
     span = next(s for s in run_spans(spans) if s.attributes["openai.assistants.run.id"] == elsewhere.id)
     if created <= before:

@@ -106,8 +106,10 @@ def vector_stores(client: Any) -> Any:
     return client.vector_stores if hasattr(client, "vector_stores") else client.beta.vector_stores
 
 
-def drive_everything(client: Any, tail: str = "") -> None:
-    """Every place content can pass, sent by the app or answered by the server."""
+def drive_everything(client: Any, tail: str = "", settle: Any = lambda: None) -> None:
+    """Every place content can pass, sent by the app or answered by the server. ``settle`` waits
+    for the instrumentation's own step fetch: the app's own listing below asks for no file_search
+    text, and steps it describes first are not described again."""
     beta = client.beta
     call = {"extra_headers": {"X-Zq-Call": SECRETS["call header"]}}
     upload = client.files.create(file=("notes.txt", (CONTENT["file content"] + tail).encode()), purpose="assistants")
@@ -132,6 +134,7 @@ def drive_everything(client: Any, tail: str = "") -> None:
                                             poll_interval_ms=0)
     assert run.status in TERMINAL
     list(beta.threads.messages.list(thread_id=thread.id))
+    settle()
     list(runs.steps.list(run.id, thread_id=thread.id))
     polled = beta.threads.create_and_run_poll(
         assistant_id=assistant.id, poll_interval_ms=0, metadata={"scenario": "builtin=code_interpreter"},
@@ -195,7 +198,7 @@ def test_capture_on_cuts_every_value_at_the_limit(model_says: Emulator) -> None:
     model_says.mutate = ModelSays(TAIL)
     otel = Watched(capture_content=True, max_content_length=LIMIT)
     try:
-        drive_everything(openai_client(model_says), tail=TAIL)
+        drive_everything(openai_client(model_says), tail=TAIL, settle=otel.settle)
     finally:
         otel.close()
     exported = everything_exported(otel)
