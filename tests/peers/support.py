@@ -55,7 +55,8 @@ def require_distribution(name: str) -> None:
     try:
         importlib.metadata.distribution(name)
     except importlib.metadata.PackageNotFoundError:
-        missing(f"{name} is not installed (pip install -e '.[test,dashboards]' and see tests/peers/README.md)")
+        missing(f"{name} is not installed (pip install -e '.[test,dashboards]'; "
+                "OpenInference: '.[test,dashboards,openinference]')")
 
 
 def installed(name: str) -> bool:
