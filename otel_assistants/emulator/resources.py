@@ -8,7 +8,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ApiError, bad_request, missing, not_found
+from .errors import ApiError, bad_request, missing, not_found, simulated_status
 from .objects import deleted, message_from_request
 from .responses_api import ResponsesApi
 from .runs import ACTIVE, Event, Item, RunEngine, RunState, RunStream, step_view, wants_file_search_content
@@ -345,9 +345,7 @@ class Api:
         except ScenarioError as error:
             raise bad_request(str(error), "metadata.scenario") from None
         if scenario.http_status is not None:
-            status = scenario.http_status
-            code = "rate_limit_exceeded" if status == 429 else None
-            raise ApiError(status, f"Simulated HTTP {status} (scenario http_status).", code=code)
+            raise simulated_status(scenario.http_status)
         return scenario
 
     def _run_assistant(self, body: JsonObject) -> JsonObject:

@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import fields
 from typing import Any
 
-from .errors import ApiError, bad_request, missing, not_found
+from .errors import bad_request, missing, not_found, simulated_status
 from .runs import Event, Item, Pause, split_text
 from .scenario import Scenario, ScenarioError, parse_scenario
 from .store import JsonObject, Store, new_id, now
@@ -97,9 +97,7 @@ class ResponsesApi:
         except ScenarioError as error:
             raise bad_request(str(error), "metadata.scenario") from None
         if scenario.http_status is not None:
-            status = scenario.http_status
-            code = "rate_limit_exceeded" if status == 429 else None
-            raise ApiError(status, f"Simulated HTTP {status} (scenario http_status).", code=code)
+            raise simulated_status(scenario.http_status)
         return scenario
 
     def create(self, body: JsonObject) -> tuple[JsonObject, Iterator[Item] | None]:
