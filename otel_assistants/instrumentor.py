@@ -15,6 +15,7 @@ from .config import Settings
 from .failsafe import report
 from .interceptor import Interceptor
 from .package import _instruments
+from .shadowing import hook_shadowing_subclasses
 from .shutdown import ShutdownHook
 from .streams import drain_dropped
 from .telemetry import Telemetry
@@ -41,6 +42,7 @@ class AssistantsInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         self._tracker: RunTracker | None = None
         self._settings: Settings | None = None
         self._shutdown_hook: ShutdownHook | None = None
+        self._shadowing: list[type] = []  # client classes whose own `request` hides the base one
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return _instruments
@@ -71,12 +73,16 @@ class AssistantsInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                                   self._settings.propagate_context)
         wrap_function_wrapper(_BASE_CLIENT, "SyncAPIClient.request", interceptor.sync_request)
         wrap_function_wrapper(_BASE_CLIENT, "AsyncAPIClient.request", interceptor.async_request)
+        self._shadowing = hook_shadowing_subclasses(interceptor)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         import openai._base_client as base_client
 
         unwrap(base_client.SyncAPIClient, "request")
         unwrap(base_client.AsyncAPIClient, "request")
+        for cls in self._shadowing:
+            unwrap(cls, "request")
+        self._shadowing = []
         if self._shutdown_hook is not None:
             self._shutdown_hook.close()
             self._shutdown_hook = None

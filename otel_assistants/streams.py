@@ -171,7 +171,9 @@ def observe_run_stream(tracker: RunTracker, run: RunState, start_ns: int, result
 
 
 def _stream_proxy(stream: Any, observer: StreamObserver) -> Any:
-    if hasattr(stream, "__anext__"):
+    # Asked of the class the stream reports: another instrumentation's proxy around a sync Stream may
+    # define __anext__ as well (OpenInference's, openinference-instrumentation-openai 0.1.66).
+    if not hasattr(stream.__class__, "__next__") and hasattr(stream, "__anext__"):
         return ObservedAsyncStream(stream, observer)
     return ObservedStream(stream, observer)
 

@@ -3,30 +3,20 @@ exporting it over OTLP/HTTP to a collector (here a real receiver on loopback).""
 
 from __future__ import annotations
 
-import gzip
 import os
 import re
 import shutil
 import subprocess
 import sys
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-    ExportMetricsServiceRequest,
-    ExportMetricsServiceResponse,
-)
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+
+from .otlp_receiver import Collector, attributes
 
 RUN = "invoke_agent weather-assistant"
 TOOL = "execute_tool get_weather"
@@ -205,68 +195,6 @@ def test_demo_prints_the_metric_totals(printed: subprocess.CompletedProcess[str]
 
 # ---- exporting to a collector ---------------------------------------------------------------
 
-class Collector:
-    """An OTLP/HTTP receiver on loopback: keeps the decoded export requests, answers ``status``."""
-
-    def __init__(self, status: int = 200) -> None:
-        self.traces: list[ExportTraceServiceRequest] = []
-        self.metrics: list[ExportMetricsServiceRequest] = []
-        self.content_types: set[str] = set()
-        collector = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                if self.headers.get("Content-Encoding") == "gzip":
-                    body = gzip.decompress(body)
-                collector.content_types.add(self.headers.get("Content-Type", ""))
-                if self.path == "/v1/traces":
-                    collector.traces.append(ExportTraceServiceRequest.FromString(body))
-                    reply = ExportTraceServiceResponse().SerializeToString()
-                elif self.path == "/v1/metrics":
-                    collector.metrics.append(ExportMetricsServiceRequest.FromString(body))
-                    reply = ExportMetricsServiceResponse().SerializeToString()
-                else:
-                    self.send_error(404)
-                    return
-                self.send_response(status)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", str(len(reply)))
-                self.end_headers()
-                self.wfile.write(reply)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
-
-    def spans(self) -> list[Span]:
-        return [span for request in self.traces for resource in request.resource_spans
-                for scope in resource.scope_spans for span in scope.spans]
-
-    def service_names(self) -> set[str]:
-        resources = [r.resource for request in self.traces for r in request.resource_spans]
-        resources += [r.resource for request in self.metrics for r in request.resource_metrics]
-        return {a.value.string_value for resource in resources for a in resource.attributes if a.key == "service.name"}
-
-    def last_points(self, name: str) -> list[Any]:
-        """The data points of ``name`` in the last metrics export carrying it (points are cumulative)."""
-        for request in reversed(self.metrics):
-            found = [point for resource in request.resource_metrics for scope in resource.scope_metrics
-                     for metric in scope.metrics if metric.name == name
-                     for point in getattr(metric, metric.WhichOneof("data")).data_points]
-            if found:
-                return found
-        return []
-
 
 @pytest.fixture
 def collector(request: pytest.FixtureRequest) -> Iterator[Collector]:
@@ -275,11 +203,6 @@ def collector(request: pytest.FixtureRequest) -> Iterator[Collector]:
         yield receiver
     finally:
         receiver.close()
-
-
-def attributes(items: Any) -> dict[str, Any]:
-    """OTLP key-values as a dict of plain values."""
-    return {item.key: getattr(item.value, item.value.WhichOneof("value")) for item in items}
 
 
 def test_demo_exports_to_the_otlp_endpoint(collector: Collector) -> None:

@@ -7,6 +7,8 @@ RUNS_UID = "otel-assistants-runs"
 RUNS_TITLE = "OpenAI Assistants: runs"
 TOOLS_UID = "otel-assistants-tools"
 TOOLS_TITLE = "OpenAI Assistants: tools and streams"
+MIGRATION_UID = "otel-assistants-migration"
+MIGRATION_TITLE = "OpenAI Assistants → Responses"
 TAG = "otel-assistants"
 
 # Panels an alert points the on-call engineer at.

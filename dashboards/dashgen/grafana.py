@@ -1,4 +1,4 @@
-"""The two Grafana dashboards, built with grafana-foundation-sdk."""
+"""The runs and tools-and-streams dashboards, and the panel builders all dashboards use (grafana-foundation-sdk)."""
 
 from __future__ import annotations
 

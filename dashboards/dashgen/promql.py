@@ -22,6 +22,8 @@ OPERATION_DURATION = "gen_ai_client_operation_duration_seconds"
 TIME_TO_FIRST_CHUNK = "gen_ai_client_operation_time_to_first_chunk_seconds"
 
 # Labels.
+REQUEST_MODEL = "gen_ai_request_model"
+SCOPE = "otel_scope_name"
 STATUS = "openai_assistants_run_status"
 ERROR_TYPE = "error_type"
 RESPONSE_MODEL = "gen_ai_response_model"
@@ -45,6 +47,16 @@ RATE_LIMIT_ERRORS = "rate_limit_exceeded|openai.RateLimitError"
 # in the same process: panels and alerts about Assistants API operations leave those out.
 OTHER_GENAI_OPERATIONS = "chat|text_completion|embeddings|generate_content"
 ASSISTANTS_OPERATIONS = f'{OPERATION}!~"{OTHER_GENAI_OPERATIONS}"'
+
+# The official OpenAI instrumentation (opentelemetry-instrumentation-genai-openai 1.3b0, and
+# opentelemetry-instrumentation-openai-v2 before it) records each Responses API call, like each Chat
+# Completions call, as gen_ai.operation.name "chat" in the shared gen_ai.client.* instruments, under
+# its own instrumentation scope. A scope matcher that also accepts no scope label keeps other
+# instrumentations' "chat" out where the scope is exported (exporter, Collector) and still matches
+# where it is not.
+CHAT = "chat"
+OFFICIAL_SCOPES = "opentelemetry.instrumentation.genai.openai|opentelemetry.instrumentation.openai_v2|"
+OUR_SCOPES = "otel_assistants|"
 
 
 def eq(label: str, value: str) -> str:
@@ -79,6 +91,12 @@ def sum_by(labels: Sequence[str], inner: str) -> str:
 def quantile(q: float, histogram: str, matchers: Sequence[str], by: Sequence[str], window: str) -> str:
     buckets = sum_by(["le", *by], rate(f"{histogram}_bucket", matchers, window))
     return f"histogram_quantile({q:g}, {buckets})"
+
+
+def as_label(expr: str, new: str, old: str) -> str:
+    """``expr`` with label ``old`` copied to ``new``: series of two instrumentations that name the
+    model differently can then be matched."""
+    return f'label_replace({expr}, "{new}", "$1", "{old}", "(.*)")'
 
 
 def ratio(part: Sequence[str], whole: Sequence[str], series: str, by: Sequence[str], window: str, zero: bool) -> str:

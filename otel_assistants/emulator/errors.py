@@ -63,3 +63,9 @@ def server_error() -> ApiError:
 
 def missing(param: str) -> ApiError:
     return bad_request(f"Missing required parameter: '{param}'.", param)
+
+
+def simulated_status(status: int) -> ApiError:
+    """The answer a scenario's ``http_status`` asks for (429 carries the rate-limit code, as the API's)."""
+    code = "rate_limit_exceeded" if status == 429 else None
+    return ApiError(status, f"Simulated HTTP {status} (scenario http_status).", code=code)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ApiError, bad_request, missing, not_found
+from .errors import ApiError, bad_request, missing, not_found, simulated_status
 from .objects import deleted, message_from_request
-from .runs import ACTIVE, Event, RunEngine, RunState, RunStream, step_view, wants_file_search_content
+from .responses_api import ResponsesApi
+from .runs import ACTIVE, Event, Item, RunEngine, RunState, RunStream, step_view, wants_file_search_content
 from .scenario import Scenario, ScenarioError, parse_scenario
 from .store import (
     BatchRecord,
@@ -72,9 +73,11 @@ class RawResponse:
 
 @dataclass
 class StreamResponse:
-    events: RunStream
+    events: RunStream | Generator[Item, None, None]
     cut_after: int | None = None
     cut_mode: str = "close"
+    # Assistants streams end with a `done` event carrying [DONE]; Responses streams end after their last event.
+    done_marker: bool = True
 
 
 Response = JsonResponse | RawResponse | StreamResponse
@@ -91,6 +94,7 @@ class Api:
         self.store = store
         self.engine = engine
         self._default_scenario = default_scenario
+        self.responses = ResponsesApi(store, default_scenario)
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
         route = self._route
         route("POST", "/assistants", self.create_assistant)
@@ -134,6 +138,8 @@ class Api:
         route("GET", "/files/{file_id}", self.get_file)
         route("DELETE", "/files/{file_id}", self.delete_file)
         route("GET", "/files/{file_id}/content", self.get_file_content)
+        route("POST", "/responses", self.create_response)
+        route("GET", "/responses/{response_id}", self.get_response)
 
     def _route(self, method: str, template: str, handler: Handler) -> None:
         pattern = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template)
@@ -339,9 +345,7 @@ class Api:
         except ScenarioError as error:
             raise bad_request(str(error), "metadata.scenario") from None
         if scenario.http_status is not None:
-            status = scenario.http_status
-            code = "rate_limit_exceeded" if status == 429 else None
-            raise ApiError(status, f"Simulated HTTP {status} (scenario http_status).", code=code)
+            raise simulated_status(scenario.http_status)
         return scenario
 
     def _run_assistant(self, body: JsonObject) -> JsonObject:
@@ -666,6 +670,17 @@ class Api:
 
     def get_file_content(self, request: Request, file_id: str) -> Response:
         return RawResponse(self._file(file_id).content)
+
+    # --- responses (responses_api.py) -------------------------------------------------------
+
+    def create_response(self, request: Request) -> Response:
+        final, events = self.responses.create(request.body)
+        if events is None:
+            return json_response(final)
+        return StreamResponse(events, done_marker=False)
+
+    def get_response(self, request: Request, response_id: str) -> Response:
+        return json_response(self.responses.retrieve(response_id))
 
 
 def _default(value: Any, fallback: Any) -> Any:

@@ -326,6 +326,7 @@ class _Handler(BaseHTTPRequestHandler):
             cut_after=response.cut_after,
             cut_mode=response.cut_mode,
             stopping=self.server.emulator._stopping,
+            done_marker=response.done_marker,
         )
         try:
             self._common_headers(200, request_id)

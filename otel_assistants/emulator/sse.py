@@ -1,4 +1,4 @@
-"""Server-sent events as the Assistants API sends them, framed for chunked transfer."""
+"""Server-sent events as the Assistants and Responses APIs send them, framed for chunked transfer."""
 
 from __future__ import annotations
 
@@ -38,8 +38,10 @@ class StreamWriter:
         cut_after: int | None = None,
         cut_mode: str = "close",
         stopping: threading.Event | None = None,
+        done_marker: bool = True,
     ) -> None:
         self._write = write
+        self._done_marker = done_marker
         self._cut_after = cut_after
         self._cut_mode = cut_mode
         self._stopping = stopping or threading.Event()
@@ -76,7 +78,7 @@ class StreamWriter:
             if self._open and self._send(encode_event(item.name, item.data)):
                 last = item.name
         # The SDK stops reading at an `error` event; the real service sends no `done` after it.
-        if last != "error":
+        if self._done_marker and last != "error":
             self._send(DONE)
         if self._open:
             self._put(LAST_CHUNK)

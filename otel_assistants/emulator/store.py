@@ -74,6 +74,7 @@ class Store:
     threads: dict[str, ThreadRecord] = field(default_factory=dict)
     files: dict[str, FileRecord] = field(default_factory=dict)
     vector_stores: dict[str, VectorStoreRecord] = field(default_factory=dict)
+    responses: dict[str, JsonObject] = field(default_factory=dict)
 
     def clear(self) -> None:
         with self.lock:
@@ -81,6 +82,7 @@ class Store:
             self.threads.clear()
             self.files.clear()
             self.vector_stores.clear()
+            self.responses.clear()
 
 
 def paginate(items: Sequence[JsonObject], query: Query, *, default_limit: int = 20) -> JsonObject:

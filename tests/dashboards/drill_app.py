@@ -1,8 +1,10 @@
-"""The app of the end-to-end drill: an instrumented client running a known mix of runs.
+"""The app of the end-to-end drill: an instrumented client mid-migration, running a known mix of
+Assistants runs and Responses API calls.
 
-It serves its metrics with opentelemetry-exporter-prometheus on a loopback port, drives the
-Assistants API emulator, prints ``done <json counts>`` when the workload is over and keeps serving
-until its standard input closes.
+Runs are instrumented by otel-assistants, Responses calls by the official OpenAI instrumentation
+(opentelemetry-instrumentation-genai-openai), both on one meter provider. It serves the metrics with
+opentelemetry-exporter-prometheus on a loopback port, drives the emulator, prints
+``done <json counts>`` when the workload is over and keeps serving until its standard input closes.
 
     python -m tests.dashboards.drill_app --port 9464 --cycles 12 --pause 1.0
 """
@@ -15,9 +17,11 @@ import sys
 import time
 import warnings
 from collections import Counter
+from typing import Any
 
 import openai
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
 from prometheus_client import start_http_server
@@ -38,16 +42,46 @@ CYCLE = (
     "",
     "",
 )
+# And 15 Responses API calls per cycle (60 % of the traffic), each (scenario, streamed): 3 fail (20 %),
+# the 12 others report 60 input and 12 output tokens.
+RESPONSES = (
+    *[("usage=60,12", False)] * 6,
+    *[("usage=60,12", True)] * 6,
+    ("outcome=failed", False),
+    ("outcome=failed", True),
+    ("http_status=500", False),
+)
+MODEL = "gpt-4o"
 
 
-def run_one(client: openai.OpenAI, assistant_id: str, spec: str) -> str:
+def respond(client: openai.OpenAI, scenario: str, streamed: bool) -> Counter[str]:
+    """One Responses API call; what it cost as the app saw it."""
+    seen: Counter[str] = Counter(calls=1)
+    try:
+        if streamed:
+            stream = client.responses.create(model=MODEL, input="Hi", stream=True, metadata={"scenario": scenario})
+            with stream:
+                response = list(stream)[-1].response
+        else:
+            response = client.responses.create(model=MODEL, input="Hi", metadata={"scenario": scenario})
+    except openai.APIStatusError:
+        seen["errors"] += 1
+        return seen
+    if response.status == "failed":
+        seen["errors"] += 1
+    if response.usage is not None:
+        seen["with_usage"] += 1
+        seen["tokens"] += response.usage.input_tokens + response.usage.output_tokens
+    return seen
+
+
+def run_one(client: openai.OpenAI, assistant_id: str, spec: str) -> Any:
     thread = client.beta.threads.create()
     runs = client.beta.threads.runs
     if spec == "stream":
         with runs.stream(thread_id=thread.id, assistant_id=assistant_id) as stream:
             stream.until_done()
-            run = stream.get_final_run()
-        return run.status
+            return stream.get_final_run()
     cancel = spec.endswith(";cancel")
     scenario = spec.removesuffix(";cancel")
     run = runs.create_and_poll(
@@ -65,7 +99,7 @@ def run_one(client: openai.OpenAI, assistant_id: str, spec: str) -> str:
                 tool_outputs=[{"tool_call_id": call.id, "output": "42"} for call in calls],
                 poll_interval_ms=1,
             )
-    return run.status
+    return run
 
 
 def main() -> None:
@@ -80,24 +114,36 @@ def main() -> None:
     provider = MeterProvider(metric_readers=[reader], resource=Resource.create({"service.name": "drill"}))
     instrumentor = AssistantsInstrumentor()
     instrumentor.instrument(meter_provider=provider)
+    official = OpenAIInstrumentor()
+    official.instrument(meter_provider=provider)
     server, _ = start_http_server(args.port, addr="127.0.0.1")
     statuses: Counter[str] = Counter()
+    run_usage: Counter[str] = Counter()
+    responses: Counter[str] = Counter()
     try:
         with Emulator(poll_after_ms=1) as emulator:
             client = openai.OpenAI(base_url=emulator.base_url, api_key="drill", max_retries=0)
-            assistant = client.beta.assistants.create(model="gpt-4o", name="helpdesk")
+            assistant = client.beta.assistants.create(model=MODEL, name="helpdesk")
             for _ in range(args.cycles):
-                for spec in CYCLE:
-                    statuses[run_one(client, assistant.id, spec)] += 1
+                # Runs and calls interleaved, so any stretch of the workload holds the mix.
+                for index in range(max(len(CYCLE), len(RESPONSES))):
+                    if index < len(CYCLE):
+                        run = run_one(client, assistant.id, CYCLE[index])
+                        statuses[run.status] += 1
+                        if run.usage is not None:
+                            run_usage.update(with_usage=1, tokens=run.usage.total_tokens)
+                    if index < len(RESPONSES):
+                        responses.update(respond(client, *RESPONSES[index]))
                 for _ in range(2):
                     try:
                         client.beta.threads.retrieve("thread_that_does_not_exist")
                     except openai.NotFoundError:
                         statuses["not_found"] += 1
                 time.sleep(args.pause)
-        print("done " + json.dumps(statuses), flush=True)
+        print("done " + json.dumps({"runs": statuses, "run_usage": run_usage, "responses": responses}), flush=True)
         sys.stdin.read()  # keep the metrics up until the drill is over
     finally:
+        official.uninstrument()
         instrumentor.uninstrument()
         server.shutdown()
         provider.shutdown()

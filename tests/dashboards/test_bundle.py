@@ -21,6 +21,7 @@ EXPECTED = {
     "README.md",
     "grafana/dashboards/assistants-runs.json",
     "grafana/dashboards/assistants-tools-streams.json",
+    "grafana/dashboards/assistants-to-responses.json",
     "grafana/provisioning/alerting/otel-assistants.yml",
     "grafana/provisioning/dashboards/otel-assistants.yml",
     "grafana/provisioning/datasources/otel-assistants.yml",
@@ -35,6 +36,7 @@ def _relative(paths: list[Path], root: Path) -> set[str]:
 SHIPPED = {
     "grafana/dashboards/assistants-runs.json": "grafana/assistants-runs.json",
     "grafana/dashboards/assistants-tools-streams.json": "grafana/assistants-tools-streams.json",
+    "grafana/dashboards/assistants-to-responses.json": "grafana/assistants-to-responses.json",
     "grafana/provisioning/alerting/otel-assistants.yml": "provisioning/alerting/otel-assistants.yml",
     "grafana/provisioning/dashboards/otel-assistants.yml": "provisioning/dashboards/otel-assistants.yml",
     "grafana/provisioning/datasources/otel-assistants.yml": "provisioning/datasources/otel-assistants.yml",

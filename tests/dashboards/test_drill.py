@@ -1,11 +1,13 @@
 """End-to-end drill on real servers.
 
-An instrumented app (``drill_app``) runs a known mix of runs against the emulator and serves its
-metrics through opentelemetry-exporter-prometheus; a real Prometheus scrapes it and evaluates the
-shipped alert rules (only their ``for:`` shortened) and sends to a real Alertmanager, which delivers
-to a webhook inside this test. Then every query of every dashboard panel must return data, the
-failure and expiry ratio panels must show the mix, the Grafana-managed rules must select what the
-Prometheus rules select, and the failure-rate alert must arrive at the webhook.
+An instrumented app (``drill_app``) runs a known mix of runs and Responses API calls against the
+emulator (runs instrumented by otel-assistants, calls by the official OpenAI instrumentation) and
+serves its metrics through opentelemetry-exporter-prometheus; a real Prometheus scrapes it and
+evaluates the shipped alert rules (only their ``for:`` shortened) and sends to a real Alertmanager,
+which delivers to a webhook inside this test. Then every query of every dashboard panel must return
+data, the failure and expiry ratio panels and the migration dashboard's share, error and token
+panels must show the mix, the Grafana-managed rules must select what the Prometheus rules select,
+and the failure-rate alert must arrive at the webhook.
 """
 
 from __future__ import annotations
@@ -38,7 +40,13 @@ SEEN_IN_THE_MIX = {
     "Failure ratio", "Expiry ratio", "Failure and expiry ratio", "Cancelled and incomplete runs",
     "Run errors by type", "Top error types", "Tool calls not submitted", "Expired runs", "Operation error ratio",
     "Operation errors by type",
+    # the migration dashboard: both kinds of traffic, with failures on both sides
+    "Responses share", "Run error ratio", "Responses error ratio", "Tokens per run", "Tokens per Responses call",
+    "Assistants still on runs", "Runs and Responses calls by model", "Responses share by model", "Runs by assistant",
+    "Error ratio by model", "Errors by type", "Tokens per call by model and type", "Token rate by model",
 }
+RUN_ERROR_SHARE, RESPONSES_ERROR_SHARE = 0.3, 0.2  # failed and expired runs; failed and HTTP 500 calls
+OURS = "otel_assistants"
 SHORT_FOR = "2s"
 
 # With the drill's mix these alerts fire, and these do not (their thresholds are above the mix).
@@ -247,25 +255,34 @@ def test_drill(tmp_path: Path) -> None:
             if app.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"the drill app did not finish its workload:\n{app_log.read_text()[-5000:]}")
             time.sleep(0.2)
-        counts = json.loads(app_log.read_text().split("done ", 1)[1].splitlines()[0])
+        done = json.loads(app_log.read_text().split("done ", 1)[1].splitlines()[0])
+        counts, calls = done["runs"], done["responses"]
         assert counts["failed"] == 2 * CYCLES and counts["expired"] == CYCLES, counts
+        assert calls["calls"] == 15 * CYCLES and calls["errors"] == 3 * CYCLES, calls
 
         # Prometheus has what the app counted once it has scraped after the workload.
         total = sum(v for k, v in counts.items() if k != "not_found")
         deadline = time.monotonic() + 15
         while True:
             result = prometheus.query(f'sum(openai_assistants_runs_total{{job="{JOB}"}})', time.time())
-            if result and float(result[0]["value"][1]) >= total:
+            answered = prometheus.query(
+                f'sum(gen_ai_client_operation_duration_seconds_count{{job="{JOB}", gen_ai_operation_name="chat"}})',
+                time.time(),
+            )
+            if result and answered and float(result[0]["value"][1]) >= total and (
+                float(answered[0]["value"][1]) >= calls["calls"]
+            ):
                 break
             assert time.monotonic() < deadline, f"Prometheus saw {result}, the app ended {total} runs"
             time.sleep(0.5)
 
         # What the instrumented app itself exposes: every contract instrument, each with exactly
-        # the contract's attributes as labels (the mix records each of them at least once).
+        # the contract's attributes as labels (the mix records each of them at least once). The
+        # official instrumentation's points in the shared gen_ai.client.* instruments are its own.
         from . import promnames  # needs the Prometheus exporter, required above
 
         with urllib.request.urlopen(f"http://127.0.0.1:{app_port}/metrics", timeout=10) as response:
-            families = promnames.families(response.read().decode())
+            families = promnames.families(response.read().decode(), scope=OURS)
         for instrument in contract.recorded_instruments():
             base = instrument.name.replace(".", "_")
             kind = support.PROMETHEUS_KINDS[instrument.kind]
@@ -308,6 +325,25 @@ def test_drill(tmp_path: Path) -> None:
             ("Failure and expiry ratio", "B", EXPIRED_SHARE),
         ):
             assert abs(values[(title, ref)] - share) <= TOLERANCE, (title, ref, values[(title, ref)], share)
+
+        # The migration dashboard shows the mix of runs and Responses calls.
+        ended = sum(counts.values()) - counts["not_found"]
+        run_usage = done["run_usage"]
+        for title, ref, expected in (
+            ("Responses share", "A", calls["calls"] / (calls["calls"] + ended)),
+            ("Responses share by model", "A", calls["calls"] / (calls["calls"] + ended)),
+            ("Run error ratio", "A", RUN_ERROR_SHARE),
+            ("Responses error ratio", "A", RESPONSES_ERROR_SHARE),
+            ("Error ratio by model", "A", RUN_ERROR_SHARE),
+            ("Error ratio by model", "B", RESPONSES_ERROR_SHARE),
+        ):
+            assert abs(values[(title, ref)] - expected) <= TOLERANCE, (title, ref, values[(title, ref)], expected)
+        for title, expected in (
+            ("Tokens per run", run_usage["tokens"] / run_usage["with_usage"]),
+            ("Tokens per Responses call", calls["tokens"] / calls["with_usage"]),
+        ):
+            assert abs(values[(title, "A")] - expected) <= TOLERANCE * expected, (title, values[(title, "A")], expected)
+        assert values[("Assistants still on runs", "A")] == 1
 
         # Prometheus fires what the mix calls for, and nothing it does not.
         deadline = time.monotonic() + 30

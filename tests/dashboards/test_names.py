@@ -23,9 +23,15 @@ def instruments() -> list[contract.Instrument]:
 
 @pytest.fixture(scope="module")
 def exposed() -> dict[str, set[str]]:
-    """sample name -> labels, from the recorded fixture."""
+    """sample name -> labels, from the recorded fixtures: the contract's instruments and the official
+    OpenAI instrumentation's (which the migration dashboard reads too)."""
     support.require_module("prometheus_client")
-    return promnames().series_labels(promnames().FIXTURE.read_text())
+    module = promnames()
+    merged: dict[str, set[str]] = {}
+    for fixture in (module.FIXTURE, module.OFFICIAL_FIXTURE):
+        for name, labels in module.series_labels(fixture.read_text()).items():
+            merged.setdefault(name, set()).update(labels)
+    return merged
 
 
 def promnames() -> ModuleType:
@@ -51,6 +57,38 @@ def test_the_fixture_is_what_the_exporter_produces(instruments: list[contract.In
     fresh = essentials(module.exposition(instruments))
     recorded = essentials(module.FIXTURE.read_text())
     assert fresh == recorded, "the exporter names things differently now: python -m tests.dashboards.promnames"
+
+
+def test_the_official_fixture_is_what_the_instrumentation_exposes() -> None:
+    support.require_module("opentelemetry.instrumentation.genai.openai")
+    module = promnames()
+
+    def essentials(text: str) -> dict[str, tuple[str, frozenset[tuple[str, frozenset[str]]]]]:
+        return {
+            name: (kind, frozenset((sample, labels - ADDED_LABELS - {"server_port"}) for sample, labels in samples))
+            for name, (kind, samples) in module.families(text).items()
+        }
+
+    fresh = module.official_exposition()
+    assert essentials(fresh) == essentials(module.OFFICIAL_FIXTURE.read_text()), (
+        "the official instrumentation exposes other names now: python -m tests.dashboards.promnames"
+    )
+
+
+def test_the_official_instrumentation_is_told_apart_as_dashgen_expects() -> None:
+    # Responses calls: operation "chat", in a scope the migration dashboard's matcher accepts.
+    support.generator()
+    from dashgen import promql  # put on sys.path by support.generator()
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = promnames().OFFICIAL_FIXTURE.read_text()
+    samples = [sample for family in text_string_to_metric_families(text) for sample in family.samples]
+    assert samples
+    assert {sample.labels["gen_ai_operation_name"] for sample in samples} == {promql.CHAT}
+    scopes = {sample.labels["otel_scope_name"] for sample in samples}
+    assert all(re.fullmatch(promql.OFFICIAL_SCOPES, scope) for scope in scopes), scopes
+    assert not re.fullmatch(promql.OFFICIAL_SCOPES, "otel_assistants")
+    assert {promql.OPERATION_DURATION + "_count", promql.TOKEN_USAGE + "_sum"} <= {s.name for s in samples}
 
 
 def test_each_contract_instrument_is_one_family_in_the_fixture(instruments: list[contract.Instrument]) -> None:
@@ -116,6 +154,11 @@ def test_every_series_and_label_used_exists(
         series, grouping = support.promql_names(support.substitute(expr))
         assert series, f"{where}: no series in {expr!r}"
         available: set[str] = set(ADDED_LABELS)
+        # label_replace(v, "dst", "$1", "src", "(.*)") makes label dst from label src.
+        for made, source in re.findall(r'"(\w+)", "\$\d+", "(\w+)"', expr):
+            if not any(source in exposed.get(name, set()) for name in series):
+                problems.append(f"{where}: label_replace reads {source}, which no series has")
+            available.add(made)
         for name, labels in series.items():
             if name in PROMETHEUS_SERIES:
                 available |= {"alertname", "alertstate"}
