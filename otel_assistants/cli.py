@@ -23,9 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
 
     if options.command == "demo":
-        from .demo import run_demo
-
-        return run_demo()
+        return demo()
     if options.command == "emulator":
         from .emulator.__main__ import main as serve
 
@@ -39,6 +37,23 @@ def main(argv: list[str] | None = None) -> int:
     for path in written:
         print(path)
     return 0
+
+
+def demo() -> int:
+    """Exit code 2, with one line saying what to do, when the installation or the configuration cannot run it."""
+    try:
+        from .demo import ConfigurationError, run_demo
+    except ModuleNotFoundError as error:
+        if (error.name or "").split(".")[0] not in ("openai", "opentelemetry"):
+            raise
+        print(f"otel-assistants demo needs the demo extra (cannot import {error.name}): "
+              "pip install 'otel-assistants[demo]'", file=sys.stderr)
+        return 2
+    try:
+        return run_demo()
+    except ConfigurationError as error:
+        print(f"otel-assistants demo: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
