@@ -11,7 +11,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="otel-assistants",
                                      description="OpenTelemetry for the OpenAI Assistants API")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("demo", help="run an instrumented workload against the emulator and show its telemetry")
+    commands.add_parser(
+        "demo", help="run an instrumented workload against the emulator and show its telemetry",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run an instrumented workload against the emulator on loopback. With no exporter configured,\n"
+                    "print every trace as a tree and the metric totals; with OpenTelemetry's standard variables,\n"
+                    "export them and say what arrived where.",
+        epilog="examples:\n"
+               "  OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 otel-assistants demo\n"
+               "  OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:6006 OTEL_METRICS_EXPORTER=none otel-assistants demo\n"
+               "  OTEL_EXPORTER_OTLP_PROTOCOL=grpc OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4317 \\\n"
+               "    otel-assistants demo")
     emulator = commands.add_parser("emulator", help="serve the Assistants API emulator")
     emulator.add_argument("args", nargs=argparse.REMAINDER, help="emulator options (see --help)")
     dashboards = commands.add_parser("dashboards", help="Grafana dashboards and alert rules")
@@ -23,9 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
 
     if options.command == "demo":
-        from .demo import run_demo
-
-        return run_demo()
+        return demo()
     if options.command == "emulator":
         from .emulator.__main__ import main as serve
 
@@ -39,6 +47,23 @@ def main(argv: list[str] | None = None) -> int:
     for path in written:
         print(path)
     return 0
+
+
+def demo() -> int:
+    """Exit code 2, with one line saying what to do, when the installation or the configuration cannot run it."""
+    try:
+        from .demo import ConfigurationError, run_demo
+    except ModuleNotFoundError as error:
+        if (error.name or "").split(".")[0] not in ("openai", "opentelemetry"):
+            raise
+        print(f"otel-assistants demo needs the demo extra (cannot import {error.name}): "
+              "pip install 'otel-assistants[demo]'", file=sys.stderr)
+        return 2
+    try:
+        return run_demo()
+    except ConfigurationError as error:
+        print(f"otel-assistants demo: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -18,48 +18,13 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 
-class Collector:
-    """Keeps the decoded export requests and answers each with ``status``."""
+class Received:
+    """The export requests a receiver decoded, and what the tests read of them."""
 
-    def __init__(self, status: int = 200) -> None:
+    def __init__(self) -> None:
         self.traces: list[ExportTraceServiceRequest] = []
         self.metrics: list[ExportMetricsServiceRequest] = []
-        self.content_types: set[str] = set()
-        collector = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                if self.headers.get("Content-Encoding") == "gzip":
-                    body = gzip.decompress(body)
-                collector.content_types.add(self.headers.get("Content-Type", ""))
-                if self.path == "/v1/traces":
-                    collector.traces.append(ExportTraceServiceRequest.FromString(body))
-                    reply = ExportTraceServiceResponse().SerializeToString()
-                elif self.path == "/v1/metrics":
-                    collector.metrics.append(ExportMetricsServiceRequest.FromString(body))
-                    reply = ExportMetricsServiceResponse().SerializeToString()
-                else:
-                    self.send_error(404)
-                    return
-                self.send_response(status)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", str(len(reply)))
-                self.end_headers()
-                self.wfile.write(reply)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
+        self.endpoint = ""
 
     def spans(self) -> list[Span]:
         return [span for _, span in self.scoped_spans()]
@@ -85,6 +50,52 @@ class Collector:
             if found:
                 return found
         return []
+
+
+class Collector(Received):
+    """An OTLP/HTTP receiver on loopback: keeps the decoded export requests and answers each path with
+    ``statuses[path]`` (else ``status``); a path other than /v1/traces and /v1/metrics gets 404."""
+
+    def __init__(self, status: int = 200, statuses: dict[str, int] | None = None) -> None:
+        super().__init__()
+        self.content_types: set[str] = set()
+        collector = self
+        answers = {"/v1/traces": status, "/v1/metrics": status, **(statuses or {})}
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if self.headers.get("Content-Encoding") == "gzip":
+                    body = gzip.decompress(body)
+                collector.content_types.add(self.headers.get("Content-Type", ""))
+                answer = answers.get(self.path, 404)
+                if answer != 200:
+                    self.send_error(answer)
+                    return
+                if self.path == "/v1/traces":
+                    collector.traces.append(ExportTraceServiceRequest.FromString(body))
+                    reply = ExportTraceServiceResponse().SerializeToString()
+                else:
+                    collector.metrics.append(ExportMetricsServiceRequest.FromString(body))
+                    reply = ExportMetricsServiceResponse().SerializeToString()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
 
 
 def attributes(items: Any) -> dict[str, Any]:

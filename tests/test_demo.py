@@ -1,39 +1,33 @@
 """`otel-assistants demo`, the README's main command, run as a user runs it: printing its telemetry, and
-exporting it over OTLP/HTTP to a collector (here a real receiver on loopback)."""
+exporting it under OpenTelemetry's standard environment configuration to a collector (here real OTLP/HTTP
+and OTLP/gRPC receivers on loopback), with its verdict on what arrived."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any
 
 import pytest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from .otlp_receiver import Collector, attributes
-
-RUN = "invoke_agent weather-assistant"
-TOOL = "execute_tool get_weather"
-OUTCOMES = {"completed run": "completed", "tool-calling run": "completed", "failed run": "failed",
-            "expired run": "expired", "cancelled run": "cancelled", "streamed run": "completed"}
-# run status -> (error.type, runs ending so) of the workload
-RUN_ENDS = {"completed": (None, 3), "failed": ("server_error", 1), "expired": ("expired", 1), "cancelled": (None, 1)}
-
-
-def demo(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """The installed console script, as the README runs it, with no OTEL_* setting but ``env``'s."""
-    command = shutil.which("otel-assistants", path=str(Path(sys.executable).parent))
-    assert command is not None, "the otel-assistants console script is not installed next to the interpreter"
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    return subprocess.run([command, "demo"], capture_output=True, text=True, env={**clean, **env}, timeout=180,
-                          check=False)
-
+from .dashboards.support import missing
+from .demo_support import OUTCOMES, RUN, RUN_ENDS, TOOL, clean_environment, demo, free_port
+from .otlp_receiver import Collector, Received, attributes
 
 # ---- what the terminal shows ----------------------------------------------------------------
 
@@ -105,11 +99,19 @@ def printed_total(points: list[tuple[str, dict[str, str], str]], name: str, matc
 
 def split_output(stdout: str) -> tuple[str, str, str]:
     """(the run outcomes, what is shown of the traces, the metric totals)."""
-    head, separator, metrics = stdout.partition("\n\nmetric totals:\n")
+    head, separator, rest = stdout.partition("\n\nmetric totals:\n")
     assert separator, stdout
     outcomes, separator, traces = head.partition("\n\n")
     assert separator, stdout
+    metrics, _, _ = rest.partition("\n\n")
     return outcomes, traces, metrics
+
+
+def verdict_lines(stdout: str) -> list[str]:
+    """What the demo says last about its exports: nothing when it exported nothing."""
+    _, _, rest = stdout.partition("\n\nmetric totals:\n")
+    _, _, verdict = rest.partition("\n\n")
+    return verdict.splitlines()
 
 
 def assert_outcomes(outcomes: str) -> None:
@@ -145,17 +147,23 @@ def printed() -> subprocess.CompletedProcess[str]:
 
 def test_demo_prints_every_run_outcome(printed: subprocess.CompletedProcess[str]) -> None:
     assert printed.returncode == 0, printed.stderr
-    assert "Traceback" not in printed.stderr
+    assert printed.stderr == ""
     outcomes, _, _ = split_output(printed.stdout)
     assert_outcomes(outcomes)
+    assert verdict_lines(printed.stdout) == [], "nothing was exported, so there is nothing to report on"
 
 
-def test_demo_prints_the_trace_trees(printed: subprocess.CompletedProcess[str]) -> None:
-    _, traces, _ = split_output(printed.stdout)
+def assert_trees_of_every_scenario(traces: str) -> None:
     trees = parse_trees(traces)
     assert sorted(trees) == sorted(["create_agent weather-assistant", *(f"demo: {title}" for title in OUTCOMES)])
     for title in OUTCOMES:
         assert trees[f"demo: {title}"].names() == ["create_thread", RUN]
+
+
+def test_demo_prints_the_trace_trees(printed: subprocess.CompletedProcess[str]) -> None:
+    _, traces, _ = split_output(printed.stdout)
+    assert_trees_of_every_scenario(traces)
+    trees = parse_trees(traces)
     runs = {title: trees[f"demo: {title}"].child(RUN) for title in OUTCOMES}
     for title, status in OUTCOMES.items():
         assert runs[title].details["status"] == status, title
@@ -195,30 +203,18 @@ def test_demo_prints_the_metric_totals(printed: subprocess.CompletedProcess[str]
 
 # ---- exporting to a collector ---------------------------------------------------------------
 
-
 @pytest.fixture
 def collector(request: pytest.FixtureRequest) -> Iterator[Collector]:
-    receiver = Collector(getattr(request, "param", 200))
+    param = getattr(request, "param", 200)
+    receiver = Collector(statuses=param) if isinstance(param, dict) else Collector(param)
     try:
         yield receiver
     finally:
         receiver.close()
 
 
-def test_demo_exports_to_the_otlp_endpoint(collector: Collector) -> None:
-    result = demo({"OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint})
-    assert result.returncode == 0, result.stderr
-    outcomes, exported, metrics = split_output(result.stdout)
-    assert_outcomes(outcomes)
-
-    spans = collector.spans()
-    trace_ids = sorted({span.trace_id.hex() for span in spans})
-    lines = exported.splitlines()
-    assert lines[0] == f"Exported {len(spans)} spans in {len(trace_ids)} traces and the metrics to {collector.endpoint}"
-    assert lines[1:] == [f"  trace {trace_id}" for trace_id in trace_ids], "the trees are in the collector instead"
-    assert collector.content_types == {"application/x-protobuf"}
-    assert collector.service_names() == {"otel-assistants-demo"}
-
+def assert_workload_spans(spans: list[Span]) -> None:
+    """Every span of the workload arrived, with the contract's names, kinds, outcomes and statuses."""
     names = Counter(span.name for span in spans)
     assert names[RUN] == 6 and names[TOOL] == 3
     assert names["create_agent weather-assistant"] == names["submit_tool_outputs"] == names["cancel_run"] == 1
@@ -235,24 +231,220 @@ def test_demo_exports_to_the_otlp_endpoint(collector: Collector) -> None:
     unsubmitted = [s for s in spans if s.name == TOOL and attributes(s.attributes).get("error.type")]
     assert [attributes(s.attributes)["error.type"] for s in unsubmitted] == ["tool_output_not_submitted"]
 
-    points = collector.last_points("openai.assistants.runs")
-    received: Counter[tuple[str, str | None]] = Counter()
+
+def assert_workload_metrics(received: Received) -> None:
+    points = received.last_points("openai.assistants.runs")
+    runs: Counter[tuple[str, str | None]] = Counter()
     for point in points:
         labels = attributes(point.attributes)
-        received[labels["openai.assistants.run.status"], labels.get("error.type")] += point.as_int
-    assert received == {(status, error): count for status, (error, count) in RUN_ENDS.items()}
-    assert sum(p.count for p in collector.last_points("openai.assistants.tool_call.duration")) == 3
+        runs[labels["openai.assistants.run.status"], labels.get("error.type")] += point.as_int
+    assert runs == {(status, error): count for status, (error, count) in RUN_ENDS.items()}
+    assert sum(p.count for p in received.last_points("openai.assistants.tool_call.duration")) == 3
+
+
+def assert_trace_ids_listed(traces: str, received: Received, destination: str) -> None:
+    spans = received.spans()
+    trace_ids = sorted({span.trace_id.hex() for span in spans})
+    lines = traces.splitlines()
+    assert lines[0] == f"{len(spans)} spans in {len(trace_ids)} traces sent to {destination}:"
+    assert lines[1:] == [f"  trace {trace_id}" for trace_id in trace_ids], "the trees are in the collector instead"
+
+
+def test_demo_exports_to_the_otlp_endpoint(collector: Collector) -> None:
+    result = demo({"OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint})
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "", "nothing but the demo's own output"
+    outcomes, exported, metrics = split_output(result.stdout)
+    assert_outcomes(outcomes)
+    assert_trace_ids_listed(exported, collector, f"{collector.endpoint}/v1/traces")
+    assert collector.content_types == {"application/x-protobuf"}
+    assert collector.service_names() == {"otel-assistants-demo"}
+    assert_workload_spans(collector.spans())
+    assert len(collector.metrics) == 1, "the metrics are exported once, when the demo ends"
+    assert_workload_metrics(collector)
     # the terminal still totals the metrics it exported
     assert_metric_totals(parse_metrics(metrics))
+    assert verdict_lines(result.stdout) == [
+        f"traces: {len(collector.spans())} spans arrived at {collector.endpoint}/v1/traces (OTLP/HTTP)",
+        f"metrics: arrived at {collector.endpoint}/v1/metrics (OTLP/HTTP)",
+    ]
 
 
 @pytest.mark.parametrize("collector", [400], indirect=True)
 def test_demo_says_when_the_collector_refuses_the_export(collector: Collector) -> None:
     result = demo({"OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint})
-    assert collector.traces and collector.metrics, "the demo did send to the collector"
     assert result.returncode == 1
+    assert result.stderr == ""
+    _, traces, _ = split_output(result.stdout)
+    assert_trees_of_every_scenario(traces)  # what arrived nowhere is shown in the terminal
+    url = collector.endpoint
+    assert verdict_lines(result.stdout) == [
+        f"traces: refused by {url}/v1/traces (OTLP/HTTP): HTTP 400",
+        f"metrics: refused by {url}/v1/metrics (OTLP/HTTP): HTTP 400",
+        f"{url}/v1/traces rejected the traces (HTTP 400): check that it is an OTLP/HTTP receiver of them.",
+        f"{url}/v1/metrics rejected the metrics (HTTP 400): check that it is an OTLP/HTTP receiver of them.",
+    ]
+
+
+@pytest.mark.parametrize("collector", [{"/v1/metrics": 405}], indirect=True)
+def test_demo_succeeds_against_a_traces_only_backend(collector: Collector) -> None:
+    """Jaeger, Tempo and Phoenix take traces and refuse metrics: the traces arriving is the success."""
+    result = demo({"OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint})
+    assert result.returncode == 0, result.stdout
+    assert result.stderr == ""
+    assert_workload_spans(collector.spans())
+    url = collector.endpoint
+    assert verdict_lines(result.stdout) == [
+        f"traces: {len(collector.spans())} spans arrived at {url}/v1/traces (OTLP/HTTP)",
+        f"metrics: refused by {url}/v1/metrics (OTLP/HTTP): HTTP 405",
+        f"{url}/v1/metrics does not take metrics (HTTP 405), as a traces-only backend does: set "
+        "OTEL_METRICS_EXPORTER=none, or send metrics to an OpenTelemetry Collector or Prometheus with "
+        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT.",
+    ]
+
+
+def test_demo_exports_the_signal_given_its_own_endpoint(collector: Collector) -> None:
+    result = demo({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"{collector.endpoint}/v1/traces"})
+    assert result.returncode == 0, result.stdout
+    assert_workload_spans(collector.spans())
+    assert collector.metrics == [], "no endpoint for metrics: they stay in the terminal"
+    assert verdict_lines(result.stdout) == [
+        f"traces: {len(collector.spans())} spans arrived at {collector.endpoint}/v1/traces (OTLP/HTTP)"]
+
+
+def test_demo_exports_nothing_when_the_exporters_are_none(collector: Collector) -> None:
+    result = demo({"OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint, "OTEL_TRACES_EXPORTER": "none",
+                   "OTEL_METRICS_EXPORTER": "none"})
+    assert result.returncode == 0, result.stderr
+    assert collector.traces == [] and collector.metrics == []
+    outcomes, traces, metrics = split_output(result.stdout)
+    assert_outcomes(outcomes)
+    assert_trees_of_every_scenario(traces)
+    assert_metric_totals(parse_metrics(metrics))
+    assert verdict_lines(result.stdout) == []
+
+
+def test_demo_says_when_nothing_listens() -> None:
+    port = free_port()
+    started = time.monotonic()
+    result = demo({"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}"}, timeout=60)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 1
+    assert elapsed < 10, f"the demo took {elapsed:.1f} s to say that nothing listens"
+    assert result.stderr == ""
+    _, traces, _ = split_output(result.stdout)
+    assert_trees_of_every_scenario(traces)  # what arrived nowhere is shown in the terminal
+    assert verdict_lines(result.stdout) == [
+        f"traces: not sent to http://127.0.0.1:{port}/v1/traces (OTLP/HTTP)",
+        f"metrics: not sent to http://127.0.0.1:{port}/v1/metrics (OTLP/HTTP)",
+        f"Nothing is listening on 127.0.0.1:{port}: start your collector or backend there, or set "
+        "OTEL_EXPORTER_OTLP_ENDPOINT to where it listens (OTLP/HTTP usually listens on port 4318, OTLP/gRPC on "
+        "4317).",
+    ]
+
+
+def test_demo_explains_a_signal_path_in_the_common_endpoint(collector: Collector) -> None:
+    result = demo({"OTEL_EXPORTER_OTLP_ENDPOINT": f"{collector.endpoint}/v1/traces"})
+    assert result.returncode == 1
+    url = collector.endpoint
+    assert verdict_lines(result.stdout) == [
+        f"traces: refused by {url}/v1/traces/v1/traces (OTLP/HTTP): HTTP 404",
+        f"metrics: refused by {url}/v1/traces/v1/metrics (OTLP/HTTP): HTTP 404",
+        "OTEL_EXPORTER_OTLP_ENDPOINT ends in /v1/traces, but the exporter appends /v1/traces and /v1/metrics "
+        f"itself: set OTEL_EXPORTER_OTLP_ENDPOINT={url}, or put the full URL in OTEL_EXPORTER_OTLP_TRACES_ENDPOINT.",
+    ]
+
+
+class GrpcCollector(Received):
+    """An OTLP/gRPC receiver on loopback, served by grpcio with the OTLP service stubs of opentelemetry-proto."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        try:
+            import grpc
+            from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc
+            from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+        except ImportError:
+            missing("grpcio is missing (pip install -e '.[test]' brings it with the OTLP/gRPC exporter)")
+            raise
+        received = self
+
+        class Traces(trace_service_pb2_grpc.TraceServiceServicer):
+            def Export(self, request: ExportTraceServiceRequest, context: Any) -> ExportTraceServiceResponse:
+                received.traces.append(request)
+                return ExportTraceServiceResponse()
+
+        class Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):
+            def Export(self, request: ExportMetricsServiceRequest, context: Any) -> ExportMetricsServiceResponse:
+                received.metrics.append(request)
+                return ExportMetricsServiceResponse()
+
+        self.server = grpc.server(ThreadPoolExecutor(max_workers=2))
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Traces(), self.server)
+        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(Metrics(), self.server)
+        port = self.server.add_insecure_port("127.0.0.1:0")
+        self.server.start()
+        self.endpoint = f"http://127.0.0.1:{port}"
+
+    def close(self) -> None:
+        self.server.stop(grace=None).wait(5)
+
+
+def test_demo_exports_over_grpc_when_the_protocol_says_so() -> None:
+    receiver = GrpcCollector()
+    try:
+        result = demo({"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"})
+    finally:
+        receiver.close()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stderr == ""
     _, exported, _ = split_output(result.stdout)
-    first = exported.splitlines()[0]
-    assert re.fullmatch(rf"Could not export to {re.escape(collector.endpoint)}: (\d+) of \1 spans and the metrics "
-                        r"did not reach the collector \(see the errors above\)", first), first
-    assert "Exported" not in result.stdout
+    assert_trace_ids_listed(exported, receiver, receiver.endpoint)
+    assert_workload_spans(receiver.spans())
+    assert len(receiver.metrics) == 1
+    assert_workload_metrics(receiver)
+    assert verdict_lines(result.stdout) == [
+        f"traces: {len(receiver.spans())} spans arrived at {receiver.endpoint} (OTLP/gRPC)",
+        f"metrics: arrived at {receiver.endpoint} (OTLP/gRPC)",
+    ]
+
+
+# ---- what cannot run says so in one line ----------------------------------------------------
+
+def demo_without(module: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The demo command in a process where ``module`` cannot be imported, as if it were not installed."""
+    script = (f"import sys; sys.modules[{module!r}] = None; from otel_assistants.cli import main; "
+              "sys.exit(main(['demo']))")
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=clean_environment(env), timeout=60, check=False)
+
+
+@pytest.mark.parametrize("module", ["openai", "opentelemetry.sdk"])
+def test_demo_without_the_demo_extra_says_what_to_install(module: str) -> None:
+    result = demo_without(module, {})
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert re.fullmatch(rf"otel-assistants demo needs the demo extra \(cannot import {re.escape(module)}[\w.]*\): "
+                        r"pip install 'otel-assistants\[demo\]'\n", result.stderr), result.stderr
+
+
+def test_demo_says_which_package_grpc_needs() -> None:
+    result = demo_without("opentelemetry.exporter.otlp.proto.grpc",
+                          {"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"})
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr == ("otel-assistants demo: OTLP over grpc needs an exporter that is not installed: "
+                             "pip install opentelemetry-exporter-otlp-proto-grpc\n")
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"OTEL_TRACES_EXPORTER": "zipkin"},
+     "Requested component 'zipkin' not found in entry point 'opentelemetry_traces_exporter'"),
+    ({"OTEL_METRICS_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"},
+     "Unsupported OTLP protocol 'http/json' is configured"),
+])
+def test_demo_refuses_settings_the_sdk_cannot_use(env: dict[str, str], message: str) -> None:
+    result = demo(env)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr == f"otel-assistants demo: the OpenTelemetry exporter settings cannot be used: {message}\n"

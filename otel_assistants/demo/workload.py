@@ -1,0 +1,95 @@
+"""What the demo does with the Assistants API: one named scenario per run outcome.
+
+Each scenario drives one run through the real ``openai`` SDK against the emulator; the emulator's
+behaviour for that run comes from the run's ``metadata["scenario"]``. Adding a case to the demo
+is adding a :class:`DemoScenario` to :data:`SCENARIOS`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import openai
+
+TOOL_NAME = "get_weather"
+ASSISTANT = {
+    "model": "gpt-4o", "name": "weather-assistant", "instructions": "Answer weather questions.",
+    "tools": [{"type": "function", "function": {"name": TOOL_NAME, "parameters": {"type": "object"}}},
+              {"type": "code_interpreter"}],  # a built-in tool: the polled runs' steps are fetched
+}
+
+
+@dataclass(frozen=True)
+class DemoScenario:
+    """A named part of the workload: ``drive`` runs it and returns the run as the app last saw it."""
+
+    title: str
+    drive: Callable[[openai.OpenAI, str], Any]
+
+
+def _thread(client: openai.OpenAI) -> str:
+    return str(client.beta.threads.create(messages=[{"role": "user", "content": "Weather in Paris?"}]).id)
+
+
+def _outputs(run: Any) -> list[dict[str, str]]:
+    calls = run.required_action.submit_tool_outputs.tool_calls
+    return [{"tool_call_id": c.id, "output": json.dumps({"city": "Paris", "celsius": 21})} for c in calls]
+
+
+def completed(client: openai.OpenAI, assistant_id: str) -> Any:
+    return client.beta.threads.runs.create_and_poll(
+        thread_id=_thread(client), assistant_id=assistant_id, poll_interval_ms=5, metadata={"scenario": "polls=3"})
+
+
+def tool_calling(client: openai.OpenAI, assistant_id: str) -> Any:
+    runs = client.beta.threads.runs
+    thread_id = _thread(client)
+    run = runs.create_and_poll(thread_id=thread_id, assistant_id=assistant_id, poll_interval_ms=5,
+                               metadata={"scenario": "tools=2;polls=2"})
+    time.sleep(0.15)  # the app's own tool work, timed by the execute_tool spans
+    return runs.submit_tool_outputs_and_poll(run_id=run.id, thread_id=thread_id, tool_outputs=_outputs(run),
+                                             poll_interval_ms=5)
+
+
+def failed(client: openai.OpenAI, assistant_id: str) -> Any:
+    return client.beta.threads.runs.create_and_poll(
+        thread_id=_thread(client), assistant_id=assistant_id, poll_interval_ms=5,
+        metadata={"scenario": "outcome=failed;error_code=server_error;polls=2"})
+
+
+def expired(client: openai.OpenAI, assistant_id: str) -> Any:
+    runs = client.beta.threads.runs
+    thread_id = _thread(client)
+    run = runs.create_and_poll(thread_id=thread_id, assistant_id=assistant_id, poll_interval_ms=5,
+                               metadata={"scenario": "tools=1;expires_in=1"})
+    time.sleep(1.2)  # a tool slower than the run's expiry: the usual cause of expired runs
+    return runs.retrieve(run.id, thread_id=thread_id)
+
+
+def cancelled(client: openai.OpenAI, assistant_id: str) -> Any:
+    runs = client.beta.threads.runs
+    thread_id = _thread(client)
+    run = runs.create(thread_id=thread_id, assistant_id=assistant_id, metadata={"scenario": "hold=1"})
+    runs.cancel(run.id, thread_id=thread_id)
+    return runs.poll(run.id, thread_id=thread_id, poll_interval_ms=5)
+
+
+def streamed(client: openai.OpenAI, assistant_id: str) -> Any:
+    with client.beta.threads.runs.stream(thread_id=_thread(client), assistant_id=assistant_id,
+                                         metadata={"scenario": "deltas=5"}) as stream:
+        stream.until_done()
+        return stream.current_run
+
+
+SCENARIOS: list[DemoScenario] = [
+    DemoScenario("completed run", completed),
+    DemoScenario("tool-calling run", tool_calling),
+    DemoScenario("failed run", failed),
+    DemoScenario("expired run", expired),
+    DemoScenario("cancelled run", cancelled),
+    DemoScenario("streamed run", streamed),
+]
