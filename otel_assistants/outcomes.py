@@ -72,6 +72,7 @@ def end_tool_call(telemetry: Telemetry, call: ToolCall, end: int, error_type: st
     if error_type is not None and call.span.is_recording():
         call.span.set_attribute(a.ERROR_TYPE, error_type)
         call.span.set_status(Status(StatusCode.ERROR, error_type))
+    telemetry.content.flush(call.span, end)
     call.span.end(end_time=end)
     telemetry.tool_duration.record(max(end - call.start_ns, 0) / 1e9, telemetry.capped(drop_none({
         a.TOOL_NAME: call.name, a.TOOL_TYPE: call.tool_type, a.ERROR_TYPE: error_type,

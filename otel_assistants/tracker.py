@@ -47,7 +47,7 @@ class RunTracker:
         self._cap = settings.max_tracked_runs
         self._fetch_steps = settings.run_steps == "fetch"
         self._steps_enabled = settings.run_steps != "off"
-        self.capture = Capture(settings.capture_content, settings.max_content_length)
+        self.capture = Capture(settings.capture_content, settings.max_content_length, telemetry.content)
         self._lock = threading.RLock()
         self._runs: OrderedDict[Any, RunState] = OrderedDict()  # oldest first, for eviction
         # Runs that ended recently: a late retrieve makes no new span, late step listings find their parent.
@@ -82,7 +82,7 @@ class RunTracker:
         if self.capture.enabled and span.is_recording():
             thread = body.get("thread")
             messages = list(body.get("additional_messages") or []) + list(f.items(thread, "messages"))
-            set_present(span, {
+            self.capture.record(span, {
                 a.SYSTEM_INSTRUCTIONS: self.capture.system_instructions(body.get("instructions"),
                                                                         body.get("additional_instructions")),
                 a.INPUT_MESSAGES: self.capture.input_messages(messages),
@@ -292,8 +292,7 @@ class RunTracker:
                     closed.append((call, output))
         for call, output in closed:
             result = self.capture.text(output)
-            if result is not None and call.span.is_recording():
-                call.span.set_attribute(a.TOOL_CALL_RESULT, result)
+            self.capture.record(call.span, {a.TOOL_CALL_RESULT: result})
             end_tool_call(self._telemetry, call, end, None)
 
     def context_for(self, run_id: str | None) -> Any:
@@ -460,13 +459,12 @@ class RunTracker:
                 a.TOOL_NAME: name,
                 a.TOOL_TYPE: tool_type,
             }
-            arguments = self.capture.text(f.get(f.get(call, "function"), "arguments"))
-            if arguments is not None:
-                attributes[a.TOOL_CALL_ARGUMENTS] = arguments
             span = self._telemetry.tracer.start_span(
                 f"{a.EXECUTE_TOOL} {name}", context=state.context, kind=SpanKind.INTERNAL, start_time=start,
                 attributes=attributes,
             )
+            arguments = self.capture.text(f.get(f.get(call, "function"), "arguments"))
+            self.capture.record(span, {a.TOOL_CALL_ARGUMENTS: arguments})
             state.tools[call_id] = ToolCall(span, start, name, tool_type)
 
     def _claim(self, state: RunState) -> None:
@@ -531,7 +529,7 @@ class RunTracker:
                 span.set_attribute(a.AGENT_NAME, state.agent_name)
         usage = state.usage
         if state.outputs:
-            set_present(span, {a.OUTPUT_MESSAGES: self.capture.output_messages(state.outputs)})
+            self.capture.record(span, {a.OUTPUT_MESSAGES: self.capture.output_messages(state.outputs)})
             state.outputs.clear()
         if span.is_recording():  # an unsampled run needs none of these built
             set_present(span, {
@@ -548,6 +546,7 @@ class RunTracker:
         if error_type is not None and error is None:
             span.set_attribute(a.ERROR_TYPE, error_type)
             span.set_status(Status(StatusCode.ERROR, error_type))
+        self._telemetry.content.flush(span, end)
         span.end(end_time=end)
         record_run(self._telemetry, state, error_type, max(end - state.start_ns, 0) / 1e9)
 
