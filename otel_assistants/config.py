@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -19,9 +20,30 @@ ENV_PROPAGATE_CONTEXT = "OTEL_ASSISTANTS_PROPAGATE_CONTEXT"
 RUN_STEP_MODES = ("fetch", "observed", "off")
 
 
+class CaptureMode(Enum):
+    """Where captured content goes; false when it goes nowhere (nothing is then even read).
+    The values are those of the OpenTelemetry GenAI instrumentations."""
+
+    OFF = "false"
+    SPAN_ONLY = "span_only"
+    EVENT_ONLY = "event_only"
+    SPAN_AND_EVENT = "span_and_event"
+
+    def __bool__(self) -> bool:
+        return self is not CaptureMode.OFF
+
+    @property
+    def on_spans(self) -> bool:
+        return self in (CaptureMode.SPAN_ONLY, CaptureMode.SPAN_AND_EVENT)
+
+    @property
+    def as_events(self) -> bool:
+        return self in (CaptureMode.EVENT_ONLY, CaptureMode.SPAN_AND_EVENT)
+
+
 @dataclass(frozen=True)
 class Settings:
-    capture_content: bool = False
+    capture_content: CaptureMode = CaptureMode.OFF
     max_content_length: int = 8192
     run_steps: str = "fetch"
     max_tracked_runs: int = 10000
@@ -32,7 +54,8 @@ class Settings:
     def resolve(cls, **keywords: Any) -> Settings:
         """Keyword, else environment, else default; a bad value falls back to the default with a warning."""
         defaults = cls()
-        capture = _pick(keywords, "capture_content", ENV_CAPTURE_CONTENT, _to_bool, defaults.capture_content)
+        capture = _pick(keywords, "capture_content", ENV_CAPTURE_CONTENT, _to_capture_mode,
+                        defaults.capture_content)
         length = _pick(keywords, "max_content_length", ENV_MAX_CONTENT_LENGTH, _to_positive_int,
                        defaults.max_content_length)
         steps = _pick(keywords, "run_steps", ENV_RUN_STEPS, _to_run_steps, defaults.run_steps)
@@ -68,6 +91,18 @@ def _to_bool(value: Any) -> bool:
     if text in ("false", "0", "no", "off"):
         return False
     raise ValueError(value)
+
+
+def _to_capture_mode(value: Any) -> CaptureMode:
+    """A mode by name, or a boolean: true is ``span_only``."""
+    if isinstance(value, CaptureMode):
+        return value
+    if not isinstance(value, bool):
+        try:
+            return CaptureMode(str(value).strip().lower())
+        except ValueError:
+            pass
+    return CaptureMode.SPAN_ONLY if _to_bool(value) else CaptureMode.OFF
 
 
 def _to_positive_int(value: Any) -> int:

@@ -2,6 +2,8 @@
 
 Every captured value goes through ``Capture``: when capture is off it returns None for
 everything, so no prompt, message, instruction, tool argument or output can reach telemetry.
+``Capture.record`` hands what was built to the content sink, which puts it where the capture mode
+says (span attributes, a log-record event, or both).
 
 Each text is cut to ``limit`` characters and marked. A structured value (a message shape, a list of
 file_search results, a tool output that is not a string) is cut inside, text by text, and only then
@@ -14,17 +16,30 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from opentelemetry.trace import Span
+
 from . import fields as f
+from .config import CaptureMode
+from .content_sink import ContentSink
 
 TRUNCATION_MARK = "…[truncated]"
 
 
 class Capture:
-    __slots__ = ("enabled", "limit")
+    __slots__ = ("enabled", "limit", "sink")
 
-    def __init__(self, enabled: bool, limit: int) -> None:
-        self.enabled = enabled
+    def __init__(self, mode: CaptureMode | bool, limit: int, sink: ContentSink | None = None) -> None:
+        if sink is None:  # no logger to emit events with
+            sink = ContentSink(mode if isinstance(mode, CaptureMode) else
+                               CaptureMode.SPAN_ONLY if mode else CaptureMode.OFF)
+        self.sink = sink
+        # Nothing is read when nothing would be recorded (off, or events the logs API cannot carry).
+        self.enabled = bool(mode) and sink.active
         self.limit = limit
+
+    def record(self, span: Span, values: dict[str, Any]) -> None:
+        """Record captured values (attribute name to value, None for nothing) for the span."""
+        self.sink.record(span, values)
 
     def cut(self, value: str) -> str:
         """At most ``limit`` characters of the value, marked when something was cut."""

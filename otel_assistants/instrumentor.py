@@ -32,9 +32,9 @@ _BASE_CLIENT = "openai._base_client"
 class AssistantsInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Traces and measures every OpenAI Assistants API run, from creation to its end.
 
-    ``instrument()`` keywords: ``tracer_provider``, ``meter_provider``, ``capture_content``,
-    ``max_content_length``, ``run_steps``, ``max_tracked_runs``, ``adopt_runs``,
-    ``propagate_context`` (each also an environment variable).
+    ``instrument()`` keywords: ``tracer_provider``, ``meter_provider``, ``logger_provider``,
+    ``capture_content``, ``max_content_length``, ``run_steps``, ``max_tracked_runs``, ``adopt_runs``,
+    ``propagate_context`` (each also an environment variable, but for the providers).
     """
 
     def __init__(self) -> None:
@@ -64,7 +64,8 @@ class AssistantsInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         from openai.lib.azure import BaseAzureClient
 
         self._settings = Settings.resolve(**kwargs)
-        telemetry = Telemetry(kwargs.get("tracer_provider"), kwargs.get("meter_provider"))
+        telemetry = Telemetry(kwargs.get("tracer_provider"), kwargs.get("meter_provider"),
+                              kwargs.get("logger_provider"), self._settings.capture_content)
         self._tracker = RunTracker(telemetry, self._settings)
         # Open runs end before the provider shuts down: its processors drop spans ended later.
         self._shutdown_hook = ShutdownHook(self._end_open_runs, kwargs.get("tracer_provider"))

@@ -200,11 +200,11 @@ class Interceptor:
         capture = self._tracker.capture
         if capture.enabled and span.is_recording():
             if target.operation in ("create_agent", "update_agent"):
-                set_present(span, {a.SYSTEM_INSTRUCTIONS: capture.system_instructions(body.get("instructions"))})
+                capture.record(span, {a.SYSTEM_INSTRUCTIONS: capture.system_instructions(body.get("instructions"))})
             elif target.operation == "create_thread":
-                set_present(span, {a.INPUT_MESSAGES: capture.input_messages(body.get("messages"))})
+                capture.record(span, {a.INPUT_MESSAGES: capture.input_messages(body.get("messages"))})
             elif target.operation == "create_message":
-                set_present(span, {a.INPUT_MESSAGES: capture.input_messages([body])})
+                capture.record(span, {a.INPUT_MESSAGES: capture.input_messages([body])})
         return span
 
     # after the request -----------------------------------------------------------------------
@@ -320,12 +320,13 @@ class Interceptor:
         if capture.enabled and operation in ("list_messages", "retrieve_message"):
             messages = f.items(payload, "data") if operation == "list_messages" else [payload]
             replies = [m for m in messages if f.text(m, "role") == "assistant"]
-            set_present(call.span, {a.OUTPUT_MESSAGES: capture.output_messages(replies)})
+            capture.record(call.span, {a.OUTPUT_MESSAGES: capture.output_messages(replies)})
 
     def _end_operation(self, call: Call, error_type: str | None) -> None:
         span = call.span
         assert span is not None
         end = now_ns()
+        self._telemetry.content.flush(span, end)
         span.end(end_time=end)
         attributes = {a.OPERATION_NAME: call.route.operation, a.PROVIDER_NAME: call.client.provider}
         model = _text(call.body.get("model")) if call.route.operation == "create_agent" else None

@@ -72,6 +72,7 @@ def end_tool_call(telemetry: Telemetry, span: Span, call: ToolCall, end: int, er
     if error_type is not None and span.is_recording():
         span.set_attribute(a.ERROR_TYPE, error_type)
         span.set_status(Status(StatusCode.ERROR, error_type))
+    telemetry.content.flush(span, end)
     span.end(end_time=end)
     telemetry.tool_duration.record(max(end - call.start_ns, 0) / 1e9, telemetry.capped(drop_none({
         a.TOOL_NAME: call.name, a.TOOL_TYPE: call.tool_type, a.ERROR_TYPE: error_type,

@@ -86,22 +86,22 @@ def _builtin_tool_span(telemetry: Telemetry, capture: Capture, parent: Any, call
     if call_id is not None:
         attributes[a.TOOL_CALL_ID] = call_id
     details = f.get(call, tool)
+    captured: dict[str, Any] = {}
     if tool == "file_search":
         results = f.items(details, "results")
         attributes[a.FILE_SEARCH_RESULT_COUNT] = len(results)
-        found = capture.search_results(results)
-        if found is not None:
-            attributes[a.TOOL_CALL_RESULT] = found
+        captured[a.TOOL_CALL_RESULT] = capture.search_results(results)
     elif capture.enabled:  # code_interpreter's input and logs are content: not even read with capture off
         logs = [f.text(output, "logs") for output in f.items(details, "outputs") if f.text(output, "type") == "logs"]
         captured = {a.TOOL_CALL_ARGUMENTS: capture.text(f.text(details, "input")),
                     a.TOOL_CALL_RESULT: capture.text("\n".join(log for log in logs if log) or None)}
-        attributes.update((key, value) for key, value in captured.items() if value is not None)
     span = telemetry.tracer.start_span(f"{a.EXECUTE_TOOL} {tool}", context=parent, kind=SpanKind.INTERNAL,
                                        start_time=start_ns, attributes=attributes)
+    capture.record(span, captured)
     if error_type is not None and span.is_recording():
         span.set_attribute(a.ERROR_TYPE, error_type)
         span.set_status(Status(StatusCode.ERROR, error_type))
+    telemetry.content.flush(span, end_ns)
     span.end(end_time=end_ns)
     metric = {a.TOOL_NAME: tool, a.TOOL_TYPE: tool_type}
     if error_type is not None:

@@ -1,4 +1,4 @@
-"""The tracer and the contract's instruments, created once per ``instrument()``."""
+"""The tracer, the contract's instruments and where captured content goes, created once per ``instrument()``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import Any
 from opentelemetry import metrics, trace
 
 from . import attributes as a
+from .config import CaptureMode
+from .content_sink import ContentSink, event_logger
 from .totals import totals_for
 from .version import __version__
 
@@ -46,8 +48,11 @@ class CappedValues:
 
 
 class Telemetry:
-    def __init__(self, tracer_provider: Any = None, meter_provider: Any = None) -> None:
+    def __init__(self, tracer_provider: Any = None, meter_provider: Any = None, logger_provider: Any = None,
+                 capture: CaptureMode = CaptureMode.OFF) -> None:
         self.tracer = trace.get_tracer(SCOPE, __version__, tracer_provider, schema_url=SCHEMA_URL)
+        events = event_logger(SCOPE, __version__, logger_provider, SCHEMA_URL) if capture.as_events else None
+        self.content = ContentSink(capture, events)
         meter = metrics.get_meter(SCOPE, __version__, meter_provider, schema_url=SCHEMA_URL)
         self.agent_names = CappedValues()
         self._capped: dict[str, CappedValues] = {}

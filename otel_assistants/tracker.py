@@ -70,7 +70,7 @@ class RunTracker:
         self._fetch_steps = settings.run_steps == "fetch"
         self._steps_enabled = settings.run_steps != "off"
         self._adopt = settings.adopt_runs
-        self.capture = Capture(settings.capture_content, settings.max_content_length)
+        self.capture = Capture(settings.capture_content, settings.max_content_length, telemetry.content)
         self._lock = threading.RLock()
         self._runs: OrderedDict[Any, RunState] = OrderedDict()  # oldest first, for eviction
         # Runs that ended recently: a late retrieve makes no new span, late step listings find their parent.
@@ -107,7 +107,7 @@ class RunTracker:
         if self.capture.enabled and span.is_recording():
             thread = body.get("thread")
             messages = list(body.get("additional_messages") or []) + list(f.items(thread, "messages"))
-            set_present(span, {
+            self.capture.record(span, {
                 a.SYSTEM_INSTRUCTIONS: self.capture.system_instructions(body.get("instructions"),
                                                                         body.get("additional_instructions")),
                 a.INPUT_MESSAGES: self.capture.input_messages(messages),
@@ -658,13 +658,10 @@ class RunTracker:
                                       a.TOOL_TYPE: call.tool_type}
         if call.name is not None:
             attributes[a.TOOL_NAME] = call.name
-        if call.arguments is not None:
-            attributes[a.TOOL_CALL_ARGUMENTS] = call.arguments
-        if result is not None:
-            attributes[a.TOOL_CALL_RESULT] = result
         span = self._telemetry.tracer.start_span(
             _span_name(a.EXECUTE_TOOL, call.name), context=state.context, kind=SpanKind.INTERNAL,
             start_time=call.start_ns, attributes=attributes)
+        self.capture.record(span, {a.TOOL_CALL_ARGUMENTS: call.arguments, a.TOOL_CALL_RESULT: result})
         end_tool_call(self._telemetry, span, call, end, error_type)
 
     def _claim(self, state: RunState) -> None:
@@ -716,7 +713,7 @@ class RunTracker:
                 span.set_attribute(a.AGENT_NAME, state.agent_name)
         usage = state.usage
         if state.outputs:
-            set_present(span, {a.OUTPUT_MESSAGES: self.capture.output_messages(state.outputs)})
+            self.capture.record(span, {a.OUTPUT_MESSAGES: self.capture.output_messages(state.outputs)})
             state.outputs.clear()
         if span.is_recording():  # an unsampled run needs none of these built
             set_present(span, {
@@ -733,6 +730,7 @@ class RunTracker:
         if error_type is not None and error is None:
             span.set_attribute(a.ERROR_TYPE, error_type)
             span.set_status(Status(StatusCode.ERROR, error_type))
+        self._telemetry.content.flush(span, end)
         span.end(end_time=end)
         if not state.owner:
             return

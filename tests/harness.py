@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from opentelemetry.sdk import _logs as sdk_logs
+from opentelemetry.sdk._logs import export as log_export
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -12,6 +14,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_assistants import AssistantsInstrumentor
+
+# opentelemetry-sdk 1.39 renamed the in-memory log exporter (the old name warns from then on).
+InMemoryLogExporter = getattr(log_export, "InMemoryLogRecordExporter", None) or log_export.InMemoryLogExporter
 
 
 @dataclass
@@ -25,7 +30,7 @@ class Point:
 
 
 class Otel:
-    """A tracer and meter provider with in-memory exporters, and the instrumentor on them."""
+    """A tracer, meter and logger provider with in-memory exporters, and the instrumentor on them."""
 
     def __init__(self, **settings: Any) -> None:
         self.exporter = InMemorySpanExporter()
@@ -33,10 +38,13 @@ class Otel:
         self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.exporter))
         self.reader = InMemoryMetricReader()
         self.meter_provider = MeterProvider(metric_readers=[self.reader])
+        self.log_exporter = InMemoryLogExporter()
+        self.logger_provider = sdk_logs.LoggerProvider()
+        self.logger_provider.add_log_record_processor(log_export.SimpleLogRecordProcessor(self.log_exporter))
         self.tracer = self.tracer_provider.get_tracer("app")
         self.instrumentor = AssistantsInstrumentor()
         self.instrumentor.instrument(tracer_provider=self.tracer_provider, meter_provider=self.meter_provider,
-                                     **settings)
+                                     logger_provider=self.logger_provider, **settings)
 
     def close(self) -> None:
         self.instrumentor.uninstrument()
@@ -64,6 +72,13 @@ class Otel:
 
     def children(self, parent: ReadableSpan) -> list[ReadableSpan]:
         return [s for s in self.spans() if s.parent is not None and s.parent.span_id == parent.context.span_id]
+
+    # log records (content events)
+
+    def log_records(self) -> list[Any]:
+        """Every log record emitted, oldest first (``LogData`` before SDK 1.39, ``ReadableLogRecord``
+        after: both hold the record as ``log_record``)."""
+        return [data.log_record for data in self.log_exporter.get_finished_logs()]
 
     # metrics
 

@@ -1,7 +1,7 @@
 """What must never leave the process: with content capture off, no prompt, message, instruction,
-tool argument or output, API key or header value in any span, event or metric point; with it on,
-every captured value cut at the limit; and metric attributes within the contract's caps however
-many assistants there are."""
+tool argument or output, API key or header value in any span, event, log record or metric point;
+with it on, every captured value cut at the limit, on spans and in log-record events alike; and
+metric attributes within the contract's caps however many assistants there are."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from urllib.parse import parse_qs
 
 import openai
 import pytest
+from opentelemetry.version import __version__ as api_version
 
+from otel_assistants.content_sink import events_supported
 from otel_assistants.emulator import Emulator, Exchange, Reply
 
 from .support import TERMINAL, Watched
@@ -82,7 +84,8 @@ class ModelSays:
 
 
 def everything_exported(otel: Watched) -> str:
-    """Every span name, attribute, event, status and link, and every metric name and point attribute."""
+    """Every span name, attribute, event, status and link, every log record's name, body and
+    attributes, and every metric name and point attribute."""
     texts: list[str] = []
     for span in otel.spans():
         texts += [span.name, str(span.status.description)]
@@ -92,6 +95,10 @@ def everything_exported(otel: Watched) -> str:
             texts += [event.name] + [f"{key}={value}" for key, value in (event.attributes or {}).items()]
         for link in span.links:
             texts += [f"{key}={value}" for key, value in (link.attributes or {}).items()]
+    for record in otel.log_records():
+        texts += [str(record.event_name), json.dumps(record.body, default=str)]
+        texts += [f"{key}={json.dumps(value, ensure_ascii=False, default=str)}"
+                  for key, value in (record.attributes or {}).items()]
     data = otel.reader.get_metrics_data()
     for resource in data.resource_metrics if data else []:
         for scope in resource.scope_metrics:
@@ -185,6 +192,7 @@ def test_capture_off_exports_no_content_and_no_credentials(model_says: Emulator,
         otel.close()
     exported = everything_exported(otel)
     assert len(otel.run_spans()) == 4 and otel.spans("execute_tool"), "the scan must have something to scan"
+    assert otel.log_records() == [], "capture off: no content event at all"
     leaked = {name: marker for name, marker in {**CONTENT, **SECRETS}.items() if marker in exported}
     assert leaked == {}
     assert [key for key in CAPTURED_KEYS if key in exported] == []
@@ -194,9 +202,11 @@ LIMIT = 120  # room for a file_search result list to reach its first excerpt
 TAIL = "~" * 500  # far past the limit: if any of it survives, a value was not cut
 
 
-def test_capture_on_cuts_every_value_at_the_limit(model_says: Emulator) -> None:
+@pytest.mark.parametrize("mode", [True, pytest.param("event_only", marks=pytest.mark.skipif(
+    not events_supported(api_version), reason="this opentelemetry-api cannot carry content events"))])
+def test_capture_on_cuts_every_value_at_the_limit(model_says: Emulator, mode: Any) -> None:
     model_says.mutate = ModelSays(TAIL)
-    otel = Watched(capture_content=True, max_content_length=LIMIT)
+    otel = Watched(capture_content=mode, max_content_length=LIMIT)
     try:
         drive_everything(openai_client(model_says), tail=TAIL, settle=otel.settle)
     finally:
@@ -207,21 +217,28 @@ def test_capture_on_cuts_every_value_at_the_limit(model_says: Emulator) -> None:
     captured = {name for name, marker in CONTENT.items() if marker in exported}
     # Uploaded file bytes are never content the instrumentation reads; everything else is captured.
     assert captured == set(CONTENT) - {"file content"}
-    for span in otel.spans():
+    places = [(span.name, span.attributes) for span in otel.spans()]
+    places += [(str(record.event_name), record.attributes or {}) for record in otel.log_records()]
+    assert any(key in attributes for _, attributes in places for key in CAPTURED_KEYS)
+    for name, attributes in places:
         for key in CAPTURED_KEYS:
-            value = span.attributes.get(key)
+            value = attributes.get(key)
             if value is None:
                 continue
             for text in texts_in(value):
-                assert len(text) <= LIMIT + len("…[truncated]"), (span.name, key, text)
+                assert len(text) <= LIMIT + len("…[truncated]"), (name, key, text)
 
 
-def texts_in(value: str) -> list[str]:
-    """The text a captured attribute carries: its JSON parts' contents, or the value itself."""
-    try:
-        parsed = json.loads(value)
-    except ValueError:
-        return [value]
+def texts_in(value: Any) -> list[str]:
+    """The text a captured attribute carries: its parts' contents (in JSON on a span, structured in
+    an event), or the value itself."""
+    if isinstance(value, str):
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            return [value]
+    else:
+        parsed = value
     found: list[str] = []
 
     def walk(item: Any) -> None:
@@ -231,7 +248,7 @@ def texts_in(value: str) -> list[str]:
                     found.append(child)
                 else:
                     walk(child)
-        elif isinstance(item, list):
+        elif isinstance(item, (list, tuple)):
             for child in item:
                 walk(child)
 
