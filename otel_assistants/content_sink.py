@@ -19,7 +19,7 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry._logs import LogRecord, get_logger
-from opentelemetry.trace import Span
+from opentelemetry.trace import NonRecordingSpan, Span
 from opentelemetry.version import __version__ as api_version
 
 from . import attributes as a
@@ -89,8 +89,10 @@ class ContentSink:
             return
         attributes = _operation_attributes(span)  # with span_and_event, content read here is replaced below
         attributes.update((key, _structured(key, value)) for key, value in content.items())
-        self._events.emit(LogRecord(timestamp=end_ns, context=trace.set_span_in_context(span),
-                                    event_name=EVENT_NAME, attributes=attributes))
+        # The record carries the span's identity, not the span: a record queued for export must not
+        # keep the span (its attributes and events) alive.
+        context = trace.set_span_in_context(NonRecordingSpan(span.get_span_context()))
+        self._events.emit(LogRecord(timestamp=end_ns, context=context, event_name=EVENT_NAME, attributes=attributes))
 
 
 def _operation_attributes(span: Span) -> dict[str, Any]:
