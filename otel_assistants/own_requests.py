@@ -84,9 +84,10 @@ class Breaker:
         self._cooldown = BREAKER_COOLDOWN_S
 
     def failed(self, now: float) -> None:
-        # Past the threshold every failure re-opens it: the trial request after a pause is one.
+        # Past the threshold a failure re-opens it (the trial request after a pause is one), but
+        # the requests that were already under way when it opened do not lengthen the pause.
         self._failures += 1
-        if self._failures >= BREAKER_THRESHOLD:
+        if self._failures >= BREAKER_THRESHOLD and now >= self._open_until:
             self._open_until = now + self._cooldown
             self._cooldown = min(self._cooldown * 2, BREAKER_MAX_COOLDOWN_S)
 

@@ -8,7 +8,8 @@ Roles, as the processes of a real app share a run:
   line, then obeys the lines it reads: ``sweep SECONDS`` acts on what is due that many seconds from
   now (what the serving thread does when the time comes) and answers ``swept``; ``exit`` ends it.
 - ``poll``: polls every run of ``--runs`` to its end; with ``--submit`` it also submits the tool
-  outputs a run asks for (``--async`` does the same with the async client).
+  outputs a run asks for (``--async`` does the same with the async client; ``--wait`` says
+  ``ready`` and starts on a line read).
 - ``submit``: submits tool outputs for the calls of ``--calls`` without looking at the runs (a
   queue worker handed only the call ids).
 - ``lookup``: retrieves every run once (a page loaded long after).
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 import time
@@ -71,11 +73,9 @@ def poll(client: openai.OpenAI, runs: list[dict[str, str]], submit: bool) -> Non
                 del pending[run_id]
             elif run.status == "requires_action" and submit:
                 calls = run.required_action.submit_tool_outputs.tool_calls
-                try:
+                with contextlib.suppress(openai.BadRequestError):  # another poller answered first
                     client.beta.threads.runs.submit_tool_outputs(run_id, thread_id=thread_id,
                                                                  tool_outputs=outputs(calls))
-                except openai.BadRequestError:
-                    pass  # another poller answered first
         time.sleep(0.01)
 
 
@@ -89,11 +89,9 @@ async def poll_async(base_url: str, runs: list[dict[str, str]], submit: bool) ->
                     del pending[run_id]
                 elif run.status == "requires_action" and submit:
                     calls = run.required_action.submit_tool_outputs.tool_calls
-                    try:
+                    with contextlib.suppress(openai.BadRequestError):
                         await client.beta.threads.runs.submit_tool_outputs(run_id, thread_id=thread_id,
                                                                            tool_outputs=outputs(calls))
-                    except openai.BadRequestError:
-                        pass
             await asyncio.sleep(0.01)
 
 
@@ -140,6 +138,7 @@ def main() -> None:
     parser.add_argument("--calls", default="[]")
     parser.add_argument("--submit", action="store_true")
     parser.add_argument("--async", dest="use_async", action="store_true")
+    parser.add_argument("--wait", action="store_true", help="say ready, then start on a 'go' line")
     options = parser.parse_args()
     warnings.filterwarnings("ignore", category=DeprecationWarning)
 
@@ -152,6 +151,9 @@ def main() -> None:
     instrumentor = AssistantsInstrumentor()
     instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider, **settings)
     runs = json.loads(options.runs)
+    if options.wait:  # several workers start together, as they would behind one status endpoint
+        print("ready", flush=True)
+        sys.stdin.readline()
     with openai.OpenAI(base_url=options.base_url, api_key="sk-fleet", max_retries=0) as client:
         if options.role == "create":
             create(client, options.assistant, options.scenario)
