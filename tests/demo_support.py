@@ -11,11 +11,13 @@ from pathlib import Path
 
 RUN = "invoke_agent weather-assistant"
 TOOL = "execute_tool get_weather"
+ELSEWHERE = "run finished by another process"  # its await_run span and tool call come from the worker process
 # scenario title -> the status its run ends in
 OUTCOMES = {"completed run": "completed", "tool-calling run": "completed", "failed run": "failed",
-            "expired run": "expired", "cancelled run": "cancelled", "streamed run": "completed"}
+            "expired run": "expired", "cancelled run": "cancelled", "streamed run": "completed",
+            "run finished by another process": "completed"}
 # run status -> (error.type, runs ending so) of the workload
-RUN_ENDS = {"completed": (None, 3), "failed": ("server_error", 1), "expired": ("expired", 1), "cancelled": (None, 1)}
+RUN_ENDS = {"completed": (None, 4), "failed": ("server_error", 1), "expired": ("expired", 1), "cancelled": (None, 1)}
 
 
 def clean_environment(env: dict[str, str]) -> dict[str, str]:

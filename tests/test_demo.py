@@ -26,7 +26,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from .dashboards.support import missing
-from .demo_support import OUTCOMES, RUN, RUN_ENDS, TOOL, clean_environment, demo, free_port
+from .demo_support import ELSEWHERE, OUTCOMES, RUN, RUN_ENDS, TOOL, clean_environment, demo, free_port
 from .otlp_receiver import Collector, Received, attributes
 
 # ---- what the terminal shows ----------------------------------------------------------------
@@ -133,8 +133,8 @@ def assert_metric_totals(points: list[tuple[str, dict[str, str], str]]) -> None:
     assert printed_total(points, "openai.assistants.tool_call.duration", tools) == 3
     assert printed_total(points, "openai.assistants.tool_call.duration",
                          {**tools, "error.type": "tool_output_not_submitted"}) == 1
-    assert printed_total(points, "gen_ai.client.operation.duration", {"gen_ai.operation.name": "invoke_agent"}) == 6
-    assert printed_total(points, "gen_ai.client.token.usage", {"gen_ai.token.type": "input"}) == 3
+    assert printed_total(points, "gen_ai.client.operation.duration", {"gen_ai.operation.name": "invoke_agent"}) == 7
+    assert printed_total(points, "gen_ai.client.token.usage", {"gen_ai.token.type": "input"}) == 4
     assert printed_total(points, "gen_ai.client.operation.time_to_first_chunk",
                          {"gen_ai.operation.name": "invoke_agent"}) == 1
     assert ("openai.assistants.runs.active", {"gen_ai.provider.name": "openai"}, "0") in points
@@ -195,6 +195,16 @@ def test_demo_prints_the_trace_trees(printed: subprocess.CompletedProcess[str]) 
     assert streamed.details["stream"] == "True" and streamed.details["polls"] == "0"
     assert "stream" not in completed.details
 
+    # Created here, finished by the worker process: one run span (ended by this process's look-up,
+    # with the run's truth), the worker's await_run span beneath it, in one trace.
+    elsewhere = runs[ELSEWHERE]
+    assert elsewhere.details == {"status": "completed", "in": "100", "out": "20", "polls": "0"}
+    assert elsewhere.names() == ["await_run"]
+    waited = elsewhere.child("await_run")
+    assert not waited.error and waited.details.pop("polls").isdigit()
+    assert waited.details == {"status": "completed", "in": "100", "out": "20"}
+    assert waited.names() == [TOOL, "submit_tool_outputs"]
+
 
 def test_demo_prints_the_metric_totals(printed: subprocess.CompletedProcess[str]) -> None:
     _, _, metrics = split_output(printed.stdout)
@@ -216,8 +226,8 @@ def collector(request: pytest.FixtureRequest) -> Iterator[Collector]:
 def assert_workload_spans(spans: list[Span]) -> None:
     """Every span of the workload arrived, with the contract's names, kinds, outcomes and statuses."""
     names = Counter(span.name for span in spans)
-    assert names[RUN] == 6 and names[TOOL] == 3
-    assert names["create_agent weather-assistant"] == names["submit_tool_outputs"] == names["cancel_run"] == 1
+    assert names[RUN] == 7 and names[TOOL] == 4 and names["await_run"] == 1
+    assert names["create_agent weather-assistant"] == names["cancel_run"] == 1 and names["submit_tool_outputs"] == 2
     assert {f"demo: {title}" for title in OUTCOMES} <= set(names)
     runs = [(span, attributes(span.attributes)) for span in spans if span.name == RUN]
     assert all(span.kind == Span.SPAN_KIND_CLIENT for span, _ in runs)
@@ -260,7 +270,8 @@ def test_demo_exports_to_the_otlp_endpoint(collector: Collector) -> None:
     assert collector.content_types == {"application/x-protobuf"}
     assert collector.service_names() == {"otel-assistants-demo"}
     assert_workload_spans(collector.spans())
-    assert len(collector.metrics) == 1, "the metrics are exported once, when the demo ends"
+    # once per process, when it ends: the demo's, and its worker's
+    assert len(collector.metrics) == 2, "the metrics are exported once per process, when it ends"
     assert_workload_metrics(collector)
     # the terminal still totals the metrics it exported
     assert_metric_totals(parse_metrics(metrics))
@@ -401,7 +412,7 @@ def test_demo_exports_over_grpc_when_the_protocol_says_so() -> None:
     _, exported, _ = split_output(result.stdout)
     assert_trace_ids_listed(exported, receiver, receiver.endpoint)
     assert_workload_spans(receiver.spans())
-    assert len(receiver.metrics) == 1
+    assert len(receiver.metrics) == 2  # the demo's and its worker's, once each
     assert_workload_metrics(receiver)
     assert verdict_lines(result.stdout) == [
         f"traces: {len(receiver.spans())} spans arrived at {receiver.endpoint} (OTLP/gRPC)",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import warnings
-from typing import TextIO
+from typing import Any, TextIO
 
 import openai
 
@@ -19,7 +19,7 @@ from ..instrumentor import AssistantsInstrumentor
 from .pipeline import apply_demo_defaults, build_pipeline
 from .render import TreeSpan, render_metrics, render_traces
 from .verdict import verdict
-from .workload import ASSISTANT, SCENARIOS
+from .workload import ASSISTANT, SCENARIOS, FinishedElsewhere
 
 
 def run_demo(out: TextIO = sys.stdout) -> int:
@@ -32,8 +32,12 @@ def run_demo(out: TextIO = sys.stdout) -> int:
     apply_demo_defaults(os.environ)
     pipeline = build_pipeline()
     instrumentor = AssistantsInstrumentor()
-    instrumentor.instrument(tracer_provider=pipeline.tracer_provider, meter_provider=pipeline.meter_provider)
+    # The run's trace context goes with the run, so the worker process's spans join its trace.
+    instrumentor.instrument(tracer_provider=pipeline.tracer_provider, meter_provider=pipeline.meter_provider,
+                            propagate_context=True)
     tracer = pipeline.tracer_provider.get_tracer("otel-assistants-demo")
+    elsewhere: list[TreeSpan] = []
+    elsewhere_exported: list[dict[str, Any]] = []
     try:
         with Emulator(poll_after_ms=5) as emulator:
             out.write(f"Assistants API emulator on {emulator.base_url}\n")
@@ -42,13 +46,24 @@ def run_demo(out: TextIO = sys.stdout) -> int:
             for scenario in SCENARIOS:
                 with tracer.start_as_current_span(f"demo: {scenario.title}"):
                     run = scenario.drive(client, assistant.id)
-                out.write(f"  {scenario.title:<18} -> {getattr(run, 'status', '?')}\n")
-            instrumentor.force_flush()  # the step fetches, while the emulator still answers
+                if isinstance(run, FinishedElsewhere):
+                    elsewhere += run.spans
+                    elsewhere_exported += run.exported
+                out.write(f"  {scenario.title:<31} -> {getattr(run, 'status', '?')}\n")
+            # While the emulator still answers: the step fetches, and the look-up of the run the
+            # worker finished (this process did not see it end), which ends and counts it.
+            instrumentor.uninstrument()
     finally:
-        instrumentor.uninstrument()
+        if instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.uninstrument()
     totals = pipeline.metrics.get_metrics_data()
-    spans = [TreeSpan.from_sdk(span) for span in pipeline.spans.get_finished_spans()]
+    spans = [TreeSpan.from_sdk(span) for span in pipeline.spans.get_finished_spans()] + elsewhere
     pipeline.shutdown()
+    for told in elsewhere_exported:  # the worker's spans went where this process's went: one account
+        for route in pipeline.routes_of("traces"):
+            if route.destination == told["destination"]:
+                route.sent += told["sent"]
+                route.delivered += told["delivered"]
 
     # The traces are shown where they arrived, by id; in the terminal when they arrived nowhere.
     arrived_at = [route.destination for route in pipeline.routes_of("traces") if route.arrived()]

@@ -8,12 +8,16 @@ is adding a :class:`DemoScenario` to :data:`SCENARIOS`.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import openai
+
+from .render import TreeSpan
 
 TOOL_NAME = "get_weather"
 ASSISTANT = {
@@ -85,6 +89,28 @@ def streamed(client: openai.OpenAI, assistant_id: str) -> Any:
         return stream.current_run
 
 
+@dataclass(frozen=True)
+class FinishedElsewhere:
+    """A run another process finished: its last status there, and the spans that process recorded."""
+
+    status: str
+    spans: list[TreeSpan]
+    exported: list[dict[str, Any]]  # per trace exporter: destination, spans sent and delivered
+
+
+def finished_by_another_process(client: openai.OpenAI, assistant_id: str) -> Any:
+    """Created here; polled to its end and its tool call answered by a worker process. This process
+    learns how the run ended by looking it up, and counts it; the worker records an await_run span."""
+    run = client.beta.threads.runs.create(thread_id=_thread(client), assistant_id=assistant_id,
+                                          metadata={"scenario": "tools=1;polls=2"})
+    worker = subprocess.run([sys.executable, "-m", "otel_assistants.demo.worker", str(client.base_url), run.id,
+                             run.thread_id], capture_output=True, text=True, timeout=120, check=False)
+    if worker.returncode != 0:
+        raise RuntimeError(f"the worker process failed: {worker.stderr.strip()}")
+    told = json.loads(worker.stdout.splitlines()[-1])
+    return FinishedElsewhere(told["status"], [TreeSpan(**span) for span in told["spans"]], told["exported"])
+
+
 SCENARIOS: list[DemoScenario] = [
     DemoScenario("completed run", completed),
     DemoScenario("tool-calling run", tool_calling),
@@ -92,4 +118,5 @@ SCENARIOS: list[DemoScenario] = [
     DemoScenario("expired run", expired),
     DemoScenario("cancelled run", cancelled),
     DemoScenario("streamed run", streamed),
+    DemoScenario("run finished by another process", finished_by_another_process),
 ]

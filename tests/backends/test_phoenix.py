@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from ..demo_support import OUTCOMES, RUN, TOOL, clean_environment, demo
+from ..demo_support import ELSEWHERE, OUTCOMES, RUN, TOOL, clean_environment, demo
 from .phoenix import Phoenix, phoenix_command
 
 APP = Path(__file__).with_name("assistants_app.py")
@@ -39,14 +39,18 @@ RUN_CHILDREN: dict[str, tuple[Shape, ...]] = {
     "expired run": (TOOL_CALL, TOOL_STEP),
     "cancelled run": (shape("cancel_run"),),
     "streamed run": (MESSAGE_STEP,),
+    # the worker process's await_run span, in the run's trace (the demo propagates the run's context)
+    ELSEWHERE: (shape("await_run", TOOL_CALL, shape("submit_tool_outputs")),),
 }
+# An app instrumented by configuration alone runs the scenarios of one process.
+APP_OUTCOMES = {title: status for title, status in OUTCOMES.items() if title != ELSEWHERE}
 ERRORS = {"failed run": "server_error", "expired run": "expired"}
 
 
-def expected_traces(prefix: str) -> list[Shape]:
+def expected_traces(prefix: str, outcomes: dict[str, str] = OUTCOMES) -> list[Shape]:
     """The workload's traces: the assistant's creation, and one trace per scenario under its own root span."""
-    scenarios = [shape(f"{prefix}: {title}", shape("create_thread"), shape(RUN, *children))
-                 for title, children in RUN_CHILDREN.items()]
+    scenarios = [shape(f"{prefix}: {title}", shape("create_thread"), shape(RUN, *RUN_CHILDREN[title]))
+                 for title in outcomes]
     return sorted([shape("create_agent weather-assistant"), *scenarios])
 
 
@@ -81,12 +85,12 @@ def children_of(spans: list[dict[str, Any]], parent: dict[str, Any], name: str) 
     return [s for s in spans if s["parent_id"] == parent["context"]["span_id"] and s["name"] == name]
 
 
-def assert_workload(spans: list[dict[str, Any]], prefix: str) -> None:
+def assert_workload(spans: list[dict[str, Any]], prefix: str, outcomes: dict[str, str] = OUTCOMES) -> None:
     """The whole workload arrived as the contract describes it, every run outcome with its details."""
-    assert traces_of(spans) == expected_traces(prefix)
+    assert traces_of(spans) == expected_traces(prefix, outcomes)
     runs = runs_by_scenario(spans, prefix)
-    assert sorted(runs) == sorted(OUTCOMES)
-    for title, status in OUTCOMES.items():
+    assert sorted(runs) == sorted(outcomes)
+    for title, status in outcomes.items():
         run, attributes = runs[title], runs[title]["attributes"]
         assert attributes["openai.assistants.run.status"] == status, title
         assert attributes["gen_ai.operation.name"] == "invoke_agent"
@@ -117,6 +121,13 @@ def assert_workload(spans: list[dict[str, Any]], prefix: str) -> None:
     assert failed_step["attributes"]["error.type"] == "server_error" and failed_step["status_code"] == "ERROR"
     [cancel] = children_of(spans, runs["cancelled run"], "cancel_run")
     assert cancel["status_code"] == "UNSET"
+    if ELSEWHERE in outcomes:
+        [waited] = children_of(spans, runs[ELSEWHERE], "await_run")
+        assert waited["status_code"] == "UNSET"
+        assert waited["attributes"]["gen_ai.operation.name"] == "await_run"
+        run_id = runs[ELSEWHERE]["attributes"]["openai.assistants.run.id"]
+        assert waited["attributes"]["openai.assistants.run.id"] == run_id
+        assert waited["attributes"]["openai.assistants.run.status"] == "completed"
 
 
 @pytest.fixture(scope="module")
@@ -179,8 +190,8 @@ def test_an_app_instrumented_by_configuration_exports_to_phoenix(phoenix: Phoeni
     result = subprocess.run([instrument, sys.executable, str(APP)], capture_output=True, text=True,
                             env=clean_environment(env), timeout=120, check=False)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == [f"{title} -> {status}" for title, status in OUTCOMES.items()]
-    expected = sum(map(size, expected_traces("app")))
+    assert result.stdout.splitlines() == [f"{title} -> {status}" for title, status in APP_OUTCOMES.items()]
+    expected = sum(map(size, expected_traces("app", APP_OUTCOMES)))
     spans = phoenix.wait_for_spans("app-http", expected)
     assert len(spans) == expected
-    assert_workload(spans, "app")
+    assert_workload(spans, "app", APP_OUTCOMES)
