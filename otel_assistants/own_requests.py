@@ -189,8 +189,10 @@ def _private_copy(api: Any) -> Any:
 
 
 class OwnRequests:
-    def __init__(self, counter: metrics.Counter, tick: Callable[[], float | None]) -> None:
+    def __init__(self, counter: metrics.Counter, tick: Callable[[], float | None],
+                 forked: Callable[[], None] = lambda: None) -> None:
         self._tick = tick  # returns when it next wants to be called (epoch seconds), or None
+        self._forked = forked  # called in a child process after a fork
         self._cond = threading.Condition(threading.Lock())
         self._jobs: deque[Job] = deque()
         self._threads: list[threading.Thread] = []
@@ -443,13 +445,17 @@ class OwnRequests:
             report("own_request_count", error)
 
     def _after_fork(self) -> None:
-        # The serving threads did not survive the fork, and the copies' connections belong to the parent.
+        # The serving threads did not survive the fork, the copies' connections and the queued jobs
+        # belong to the parent, and a lock another thread held at the fork would stay held here.
         self._cond = threading.Condition(threading.Lock())
         self._copies_lock = threading.Lock()
         self._sync_copies = OrderedDict()
+        self._jobs.clear()
         self._threads = []
         self._idle = self._busy = 0
         self._ticking = False
+        self._next_tick = float("inf")
+        self._forked()
 
 
 _living: weakref.WeakSet[OwnRequests] = weakref.WeakSet()

@@ -43,6 +43,12 @@ class RunTotals:
                 entry[1] += 1
             self._active[provider] = self._active.get(provider, 0) - 1
 
+    def forked(self) -> None:
+        """A child process starts from nothing: what the parent counted is the parent's to report."""
+        self._lock = threading.Lock()
+        self._ended = {}
+        self._active = {}
+
     def observe_ended(self, options: CallbackOptions) -> Iterable[Observation]:
         with self._lock:
             return [Observation(count, attributes) for attributes, count in self._ended.values()]

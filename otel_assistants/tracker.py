@@ -80,7 +80,7 @@ class RunTracker:
         self._sequence = itertools.count()
         self._next_sweep = 0.0
         self._shutting_down = False
-        self.own_requests = OwnRequests(telemetry.own_requests, self._tick)
+        self.own_requests = OwnRequests(telemetry.own_requests, self._tick, self._forked)
 
     # ----- what the request path tells us -------------------------------------------------
 
@@ -496,6 +496,15 @@ class RunTracker:
                 self._finish(state, error_type=a.ERROR_ABANDONED)
         finally:
             self._shutting_down = False
+
+    def _forked(self) -> None:
+        """In a child process after a fork: the runs open then are the parent's, which goes on
+        following and reports them; the child forgets them (and their counts), so that summed over
+        both processes nothing is counted twice."""
+        self._lock = threading.RLock()  # another thread may have held it at the fork
+        self._runs.clear()
+        self._deadlines.clear()
+        self._telemetry.totals.forked()
 
     @property
     def tracked(self) -> int:

@@ -230,3 +230,53 @@ def test_a_late_look_up_in_a_fresh_process_records_nothing_for_the_run(emulator:
     assert span["attributes"]["openai.assistants.run.id"] == run.id
     assert span["attributes"]["gen_ai.conversation.id"] == run.thread_id
     assert [p["name"] for p in late["points"]] == ["gen_ai.client.operation.duration"]
+
+
+# A process that forks while it follows a run (a pre-forking server that created one, a task handed
+# to a forked worker): the child inherits the parent's memory, the run included.
+FORKING = """
+import json, os, sys, warnings
+warnings.filterwarnings("ignore")
+import openai
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from otel_assistants import AssistantsInstrumentor
+
+exporter, reader = InMemorySpanExporter(), InMemoryMetricReader()
+tracer_provider = TracerProvider()
+tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+meter_provider = MeterProvider(metric_readers=[reader])
+AssistantsInstrumentor().instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+client = openai.OpenAI(base_url=sys.argv[1], api_key="sk-fleet", max_retries=0)
+assistant = client.beta.assistants.create(model="gpt-4o", name="forker")
+run = client.beta.threads.create_and_run(assistant_id=assistant.id, metadata={"scenario": "polls=1"})
+child = os.fork()
+if child == 0:
+    client.beta.threads.create()  # the child works on, then ends
+tracer_provider.shutdown()
+points = [(metric.name, point.value) for rm in reader.get_metrics_data().resource_metrics
+          for sm in rm.scope_metrics for metric in sm.metrics for point in metric.data.data_points
+          if metric.name in ("openai.assistants.runs", "openai.assistants.runs.active")]
+runs = [span.name for span in exporter.get_finished_spans() if span.name.startswith("invoke_agent")]
+print(json.dumps({"who": "child" if child == 0 else "parent", "runs": runs, "points": points}), flush=True)
+if child == 0:
+    os._exit(0)
+os.waitpid(child, 0)
+"""
+
+
+def test_a_forked_child_leaves_the_parents_runs_to_the_parent(emulator: Any, tmp_path: Path) -> None:
+    script = tmp_path / "forking.py"
+    script.write_text(FORKING)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
+    done = subprocess.run([sys.executable, str(script), emulator.base_url], capture_output=True, text=True,
+                          env=env, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    told = {entry["who"]: entry for entry in map(json.loads, done.stdout.splitlines())}
+    assert told["parent"]["runs"] == ["invoke_agent forker"]
+    assert sorted(told["parent"]["points"]) == [["openai.assistants.runs", 1], ["openai.assistants.runs.active", 0]]
+    assert told["child"]["runs"] == []
+    assert [value for _, value in told["child"]["points"]] in ([], [0])

@@ -59,6 +59,18 @@ def step_listings(exchange: Exchange) -> bool:
     return exchange.path.endswith("/steps")
 
 
+def retrieves_of(ids: set[str]) -> Callable[[Exchange], bool]:
+    return lambda exchange: exchange.path.rsplit("/", 1)[-1] in ids
+
+
+def handed_off(client: openai.OpenAI, assistant: str, count: int) -> tuple[list[Any], set[str]]:
+    """Runs created here and left to other processes (they run on until cancelled): this one does
+    not see them end, so it looks them up when they are due."""
+    handed = [client.beta.threads.create_and_run(assistant_id=assistant, metadata={"scenario": "hold=1"})
+              for _ in range(count)]
+    return handed, {run.id for run in handed}
+
+
 @pytest.fixture
 def trouble_on(emu: Emulator) -> Iterator[Callable[[Trouble], Trouble]]:
     installed: list[Trouble] = []
@@ -194,11 +206,8 @@ def test_look_ups_in_trouble_never_slow_the_app_and_stop_while_the_api_fails(emu
     assistant = assistant_with_code(client)
     otel = Watched()
     try:
-        handed = [client.beta.threads.create_and_run(assistant_id=assistant, metadata={"scenario": "hold=1"})
-                  for _ in range(6)]
-        ids = {run.id for run in handed}
-        trouble = trouble_on(Trouble("slow_503", lambda exchange: exchange.path.rsplit("/", 1)[-1] in ids))
-        plain = []
+        handed, ids = handed_off(client, assistant, 6)
+        trouble = trouble_on(Trouble("slow_503", retrieves_of(ids)))
         with suppress_instrumentation():
             plain = timed_sync_runs(client, assistant, 3)
         otel.tracker.sweep(now=time.time() + 200)  # each has gone unseen for a while
@@ -276,10 +285,8 @@ def test_no_thread_per_run_and_a_bounded_queue(emu: Emulator, trouble_on: Any, m
     assistant = assistant_with_code(client)
     otel = Watched()
     try:
-        handed = [client.beta.threads.create_and_run(assistant_id=assistant, metadata={"scenario": "hold=1"})
-                  for _ in range(40)]
-        ids = {run.id for run in handed}
-        trouble = trouble_on(Trouble("timeout", lambda exchange: exchange.path.rsplit("/", 1)[-1] in ids))
+        handed, ids = handed_off(client, assistant, 40)
+        trouble = trouble_on(Trouble("timeout", retrieves_of(ids)))
         threads_before = threading.active_count()
         otel.tracker.sweep(now=time.time() + 200)
         time.sleep(0.5)
