@@ -218,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"RSS at half-way {half:.1f} MiB, at the end {end:.1f} MiB: {change:+.1%} "
           f"({'flat' if abs(change) <= FLAT_WITHIN else 'NOT flat'} within {FLAT_WITHIN:.0%})")
     print(f"elapsed {elapsed / 60:.1f} min, {args.runs / elapsed:.0f} runs/s")
-    instrumentor.uninstrument()  # ends every run still tracked, as abandoned
+    instrumentor.uninstrument()  # ends every run still tracked: looked up (2 s in all), else abandoned
     print(f"spans ended after uninstrument(): {describe(exporter.counts)}")
     tracer_provider.shutdown()
     ok = (bound is None or tracked_end <= bound) and abs(change) <= FLAT_WITHIN

@@ -122,7 +122,7 @@ async def timed_async_runs(client: openai.AsyncOpenAI, assistant: str, count: in
 def assert_unslowed(instrumented: list[float], plain: list[float]) -> None:
     """The app's calls take what they take without instrumentation: not one waits for the stall."""
     assert max(instrumented) < STALL_S / 2, (instrumented, plain)
-    assert statistics.median(instrumented) < statistics.median(plain) + 0.1, (instrumented, plain)
+    assert statistics.median(instrumented) < statistics.median(plain) + 0.2, (instrumented, plain)
 
 
 RUNS = 8
