@@ -232,18 +232,24 @@ class _Handler(BaseHTTPRequestHandler):
         mutate = emulator.mutate
         exchange = Exchange("request", method, path, split.query)
         response: Response
+        early: Any = None
         try:
             early = None if mutate is None else mutate(exchange, decode(raw or b"{}"))
             if early is DROP or isinstance(early, Reply):
-                self._send_fault(_settled(early, 0), method, path, request_id)
-                return
-            response = emulator.api.dispatch(self._parse(method, path, query, raw))
+                early = _settled(early, 0)
+            else:
+                response = emulator.api.dispatch(self._parse(method, path, query, raw))
         except ApiError as error:
             response = JsonResponse(json.dumps(error.body()).encode(), error.status)
         except Exception:
             traceback.print_exc()
             error = ApiError(500, "The emulator failed while handling this request.")
             response = JsonResponse(json.dumps(error.body()).encode(), 500)
+        if early is DROP or isinstance(early, Reply):
+            # Outside the handlers above: a client that gave up waiting for a held answer is gone,
+            # and the server drops the socket error quietly.
+            self._send_fault(early, method, path, request_id)
+            return
         if isinstance(response, StreamResponse):
             emulator._record(RequestRecord(method, path, 200, True, request_id))
             self._send_stream(response, request_id, mutate, replace(exchange, stage="event"))
