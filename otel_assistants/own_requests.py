@@ -213,7 +213,7 @@ class OwnRequests:
 
     # ----- what the tracker asks ----------------------------------------------------------------
 
-    def submit(self, job: Job, *, first: bool = False) -> bool:
+    def submit(self, job: Job) -> bool:
         """Queue a job; False (counted as dropped) when the queue is full or closed. Never blocks
         and never calls the job back on the caller's thread."""
         with self._cond:
@@ -221,10 +221,7 @@ class OwnRequests:
                 dropped = True
             else:
                 dropped = False
-                if first:
-                    self._jobs.appendleft(job)
-                else:
-                    self._jobs.append(job)
+                self._jobs.append(job)
                 if self._idle:
                     self._cond.notify()
                 else:
@@ -255,7 +252,7 @@ class OwnRequests:
             self._watched |= wanted
             for job in reversed(jobs):
                 self._jobs.appendleft(job)
-            for _ in range(MAX_WORKERS):
+            for _ in range(min(len(jobs), MAX_WORKERS)):
                 self._start_worker()
             self._cond.notify_all()
         helper = _Served()

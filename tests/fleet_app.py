@@ -8,8 +8,9 @@ Roles, as the processes of a real app share a run:
   line, then obeys the lines it reads: ``sweep SECONDS`` acts on what is due that many seconds from
   now (what the serving thread does when the time comes) and answers ``swept``; ``exit`` ends it.
 - ``poll``: polls every run of ``--runs`` to its end; with ``--submit`` it also submits the tool
-  outputs a run asks for (``--async`` does the same with the async client; ``--wait`` says
-  ``ready`` and starts on a line read).
+  outputs a run asks for (``--async`` does the same with the async client; ``--wait`` retrieves
+  every run once, says ``ready`` and goes on after a line read, so that each poller of a test
+  meets every run before its end however slowly the processes start).
 - ``submit``: submits tool outputs for the calls of ``--calls`` without looking at the runs (a
   queue worker handed only the call ids).
 - ``lookup``: retrieves every run once (a page loaded long after).
@@ -64,8 +65,17 @@ def obey(instrumentor: AssistantsInstrumentor) -> None:
             return
 
 
-def poll(client: openai.OpenAI, runs: list[dict[str, str]], submit: bool) -> None:
+def wait_for_go() -> None:
+    print("ready", flush=True)
+    sys.stdin.readline()
+
+
+def poll(client: openai.OpenAI, runs: list[dict[str, str]], submit: bool, wait: bool) -> None:
     pending = {run["id"]: run["thread_id"] for run in runs}
+    if wait:
+        for run_id, thread_id in pending.items():
+            client.beta.threads.runs.retrieve(run_id, thread_id=thread_id)
+        wait_for_go()
     while pending:
         for run_id, thread_id in list(pending.items()):
             run = client.beta.threads.runs.retrieve(run_id, thread_id=thread_id)
@@ -79,9 +89,13 @@ def poll(client: openai.OpenAI, runs: list[dict[str, str]], submit: bool) -> Non
         time.sleep(0.01)
 
 
-async def poll_async(base_url: str, runs: list[dict[str, str]], submit: bool) -> None:
+async def poll_async(base_url: str, runs: list[dict[str, str]], submit: bool, wait: bool) -> None:
     async with openai.AsyncOpenAI(base_url=base_url, api_key="sk-fleet", max_retries=0) as client:
         pending = {run["id"]: run["thread_id"] for run in runs}
+        if wait:
+            for run_id, thread_id in pending.items():
+                await client.beta.threads.runs.retrieve(run_id, thread_id=thread_id)
+            await asyncio.to_thread(wait_for_go)
         while pending:
             for run_id, thread_id in list(pending.items()):
                 run = await client.beta.threads.runs.retrieve(run_id, thread_id=thread_id)
@@ -151,17 +165,14 @@ def main() -> None:
     instrumentor = AssistantsInstrumentor()
     instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider, **settings)
     runs = json.loads(options.runs)
-    if options.wait:  # several workers start together, as they would behind one status endpoint
-        print("ready", flush=True)
-        sys.stdin.readline()
     with openai.OpenAI(base_url=options.base_url, api_key="sk-fleet", max_retries=0) as client:
         if options.role == "create":
             create(client, options.assistant, options.scenario)
             obey(instrumentor)
         elif options.role == "poll" and options.use_async:
-            asyncio.run(poll_async(options.base_url, runs, options.submit))
+            asyncio.run(poll_async(options.base_url, runs, options.submit, options.wait))
         elif options.role == "poll":
-            poll(client, runs, options.submit)
+            poll(client, runs, options.submit, options.wait)
         elif options.role == "submit":
             submit_blind(client, json.loads(options.calls))
         else:

@@ -258,13 +258,13 @@ def test_outcome_expired(client: openai.OpenAI, assistant: Any, thread: Any) -> 
 
 def test_run_expires_when_left_waiting(client: openai.OpenAI, assistant: Any, thread: Any) -> None:
     run = client.beta.threads.runs.create_and_poll(
-        thread_id=thread.id, assistant_id=assistant.id, metadata=scenario("tools=1;expires_in=1")
+        thread_id=thread.id, assistant_id=assistant.id, metadata=scenario("tools=1;expires_in=2")
     )
-    assert run.status == "requires_action"
-    assert run.expires_at == run.created_at + 1
+    assert run.status == "requires_action"  # whole seconds: two leave at least one to see it waiting
+    assert run.expires_at == run.created_at + 2
     time.sleep(max(0.0, run.expires_at - time.time()) + 0.05)
     run = client.beta.threads.runs.retrieve(thread_id=thread.id, run_id=run.id)
-    assert (run.status, run.expires_at, run.required_action) == ("expired", run.created_at + 1, None)
+    assert (run.status, run.expires_at, run.required_action) == ("expired", run.created_at + 2, None)
     [step] = client.beta.threads.runs.steps.list(thread_id=thread.id, run_id=run.id).data
     assert step.status == "expired"
 

@@ -20,8 +20,9 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 ROOT = Path(__file__).resolve().parents[1]
 WEATHER = {"type": "function", "function": {"name": "get_weather"}}
-# Completed, tool-calling (one and two rounds), failed, with its own usage, incomplete, expiring.
-SCENARIOS = [f"{scenario};polls=20" for scenario in (  # 20 answers before each stop: every poller meets each run
+# Completed, tool-calling (one and two rounds), failed, with its own usage, incomplete, expiring; 20
+# answers before each stop outlast the pollers' first sightings.
+SCENARIOS = [f"{scenario};polls=20" for scenario in (
     "outcome=completed", "tools=1", "tools=2;rounds=2", "outcome=failed;error_code=rate_limit_exceeded",
     "usage=33,4", "outcome=incomplete", "tools=1;outcome=expired")]
 RUN_METRICS = ("openai.assistants.runs", "openai.assistants.run.duration", "openai.assistants.run.queue_duration",

@@ -69,8 +69,10 @@ def expired(client: openai.OpenAI, assistant_id: str) -> Any:
     runs = client.beta.threads.runs
     thread_id = _thread(client)
     run = runs.create_and_poll(thread_id=thread_id, assistant_id=assistant_id, poll_interval_ms=5,
-                               metadata={"scenario": "tools=1;expires_in=1"})
-    time.sleep(1.2)  # a tool slower than the run's expiry: the usual cause of expired runs
+                               metadata={"scenario": "tools=1;expires_in=2"})
+    # A tool slower than the run's expiry, the usual cause of expired runs. `expires_at` is in whole
+    # seconds, so two of them leave the run at least one to be seen asking for its tool output.
+    time.sleep(max(0.0, run.expires_at - time.time()) + 0.1)
     return runs.retrieve(run.id, thread_id=thread_id)
 
 
