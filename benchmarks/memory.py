@@ -160,13 +160,29 @@ class Soak:
             self.outcomes[outcome] += 1
 
 
+def own_requests(reader: InMemoryMetricReader) -> str:
+    """The look-ups and step fetches the instrumentation made, by type and outcome, as its metric says."""
+    counts: Counter[str] = Counter()
+    data = reader.get_metrics_data()
+    for resource in data.resource_metrics if data else []:
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                if metric.name == "openai.assistants.instrumentation.requests":
+                    for point in metric.data.data_points:
+                        labels = point.attributes or {}
+                        counts[f"{labels.get('openai.assistants.instrumentation.request.type')} "
+                               f"{labels.get('openai.assistants.instrumentation.request.outcome')}"] += point.value
+    return ", ".join(f"{key} {value:,}" for key, value in sorted(counts.items())) or "none"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     exporter = CountingExporter()
     tracer_provider = TracerProvider()
     # Synchronous, so no span is dropped from a full queue and the counts below are complete.
     tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
-    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader])
     settings: dict[str, Any] = {"run_steps": args.run_steps}
     if args.max_tracked_runs:
         settings["max_tracked_runs"] = args.max_tracked_runs
@@ -205,21 +221,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         tracer_provider.force_flush()
         with contextlib.suppress(Exception):
             soak.client.close()
-    elapsed = time.perf_counter() - started
+        elapsed = time.perf_counter() - started
+        ended_by_then, requested_by_then = describe(exporter.counts), own_requests(reader)
+        # Ends every run still tracked, while the API still answers: looked up (2 s in all), else abandoned.
+        instrumentor.uninstrument()
 
     half = next((rss for runs, rss in series if runs >= args.runs // 2), series[0][1])
     end = series[-1][1]
     change = (end - half) / half
     print()
     print(f"client outcomes: {dict(soak.outcomes)}")
-    print(f"spans ended by then: {describe(exporter.counts)}")
+    print(f"spans ended by then: {ended_by_then}")
     print(f"tracker at the end: {tracked_end:,} runs tracked, bound {bound:,} -> "
           f"{'at or under its bound' if bound is None or tracked_end <= bound else 'OVER its bound'}")
     print(f"RSS at half-way {half:.1f} MiB, at the end {end:.1f} MiB: {change:+.1%} "
           f"({'flat' if abs(change) <= FLAT_WITHIN else 'NOT flat'} within {FLAT_WITHIN:.0%})")
     print(f"elapsed {elapsed / 60:.1f} min, {args.runs / elapsed:.0f} runs/s")
-    instrumentor.uninstrument()  # ends every run still tracked: looked up (2 s in all), else abandoned
+    print(f"the instrumentation's own requests by then: {requested_by_then}")
     print(f"spans ended after uninstrument(): {describe(exporter.counts)}")
+    print(f"the instrumentation's own requests in all: {own_requests(reader)}")
     tracer_provider.shutdown()
     ok = (bound is None or tracked_end <= bound) and abs(change) <= FLAT_WITHIN
     return 0 if ok else 1
