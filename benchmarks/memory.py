@@ -34,7 +34,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 
-from otel_assistants import AssistantsInstrumentor
+from otel_assistants import AssistantsInstrumentor, attributes
 
 warnings.simplefilter("ignore", DeprecationWarning)
 
@@ -167,11 +167,11 @@ def own_requests(reader: InMemoryMetricReader) -> str:
     for resource in data.resource_metrics if data else []:
         for scope in resource.scope_metrics:
             for metric in scope.metrics:
-                if metric.name == "openai.assistants.instrumentation.requests":
+                if metric.name == attributes.METRIC_OWN_REQUESTS:
                     for point in metric.data.data_points:
                         labels = point.attributes or {}
-                        counts[f"{labels.get('openai.assistants.instrumentation.request.type')} "
-                               f"{labels.get('openai.assistants.instrumentation.request.outcome')}"] += point.value
+                        counts[f"{labels.get(attributes.OWN_REQUEST_TYPE)} "
+                               f"{labels.get(attributes.OWN_REQUEST_OUTCOME)}"] += point.value
     return ", ".join(f"{key} {value:,}" for key, value in sorted(counts.items())) or "none"
 
 

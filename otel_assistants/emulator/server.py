@@ -232,11 +232,11 @@ class _Handler(BaseHTTPRequestHandler):
         mutate = emulator.mutate
         exchange = Exchange("request", method, path, split.query)
         response: Response
-        early: Any = None
+        fault: Any = None  # a hook's DROP or Reply, settled
         try:
             early = None if mutate is None else mutate(exchange, decode(raw or b"{}"))
             if early is DROP or isinstance(early, Reply):
-                early = _settled(early, 0)
+                fault = _settled(early, 0)
             else:
                 response = emulator.api.dispatch(self._parse(method, path, query, raw))
         except ApiError as error:
@@ -245,10 +245,10 @@ class _Handler(BaseHTTPRequestHandler):
             traceback.print_exc()
             error = ApiError(500, "The emulator failed while handling this request.")
             response = JsonResponse(json.dumps(error.body()).encode(), 500)
-        if early is DROP or isinstance(early, Reply):
+        if fault is not None:
             # Outside the handlers above: a client that gave up waiting for a held answer is gone,
             # and the server drops the socket error quietly.
-            self._send_fault(early, method, path, request_id)
+            self._send_fault(fault, method, path, request_id)
             return
         if isinstance(response, StreamResponse):
             emulator._record(RequestRecord(method, path, 200, True, request_id))
