@@ -63,6 +63,13 @@ OWN_REQUEST_STEP_FETCH = "step_fetch"
 
 TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled", "expired", "incomplete"})
 
+# A tool call's type in the API -> its gen_ai.tool.type.
+TOOL_TYPES = {"function": "function", "code_interpreter": "extension", "file_search": "datastore"}
+# Tools the server runs itself: their calls are known only from the run's steps.
+BUILTIN_TOOLS = frozenset(TOOL_TYPES) - {"function"}
+# The include[] value that makes a step listing carry file_search result text.
+FILE_SEARCH_CONTENT = "step_details.tool_calls[*].file_search.results[*].content"
+
 # Instruments
 METRIC_RUNS = "openai.assistants.runs"
 METRIC_RUN_DURATION = "openai.assistants.run.duration"

@@ -23,6 +23,7 @@ from opentelemetry.trace import NonRecordingSpan, Span
 from opentelemetry.version import __version__ as api_version
 
 from . import attributes as a
+from . import fields as f
 from .config import CaptureMode
 from .failsafe import failsafe
 
@@ -69,7 +70,7 @@ class ContentSink:
 
     @failsafe()
     def record(self, span: Span, values: dict[str, Any]) -> None:
-        present = {key: value for key, value in values.items() if value is not None}
+        present = f.present(values)
         if not present or not span.is_recording():
             return
         if self._on_spans:

@@ -38,6 +38,17 @@ def as_int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def as_number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def present(values: dict[str, Any]) -> dict[str, Any]:
+    """The entries that have a value."""
+    return {key: value for key, value in values.items() if value is not None}
+
+
 class _Attributes:
     """Attribute reads behind the mapping interface, for objects that are neither."""
 
@@ -83,10 +94,7 @@ def view(obj: Any) -> Mapping[str, Any] | _Attributes:
 
 
 def number(obj: Any, name: str) -> float | None:
-    value = get(obj, name)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value)
+    return as_number(get(obj, name))
 
 
 def items(obj: Any, name: str) -> list[Any]:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from opentelemetry.trace import Span, Status, StatusCode
+from opentelemetry.trace import Span
 
 from . import attributes as a
+from .fields import present
 from .runstate import RunState, ToolCall
+from .spans import mark_error, seconds_between
 from .telemetry import Telemetry
 
 
@@ -19,7 +19,7 @@ class RunPoints:
 
     def __init__(self, t: Telemetry, key: tuple[str | None, ...]) -> None:
         status, error_type, model, agent_name, provider, request_model, address = key
-        self.outcome = t.capped(drop_none({
+        self.outcome = t.capped(present({
             a.RUN_STATUS: status,
             a.ERROR_TYPE: error_type,
             a.RESPONSE_MODEL: model,
@@ -27,14 +27,14 @@ class RunPoints:
             a.PROVIDER_NAME: provider,
         }))
         self.outcome_key = tuple(self.outcome.items())
-        self.polls = t.capped(drop_none({a.RUN_STATUS: status}))
+        self.polls = t.capped(present({a.RUN_STATUS: status}))
         self.provider = provider
-        self.queue = t.capped(drop_none({a.RESPONSE_MODEL: model, a.PROVIDER_NAME: provider}))
-        self.tokens = tuple(t.capped(drop_none({
+        self.queue = t.capped(present({a.RESPONSE_MODEL: model, a.PROVIDER_NAME: provider}))
+        self.tokens = tuple(t.capped(present({
             a.TOKEN_TYPE: token_type, a.OPERATION_NAME: a.INVOKE_AGENT,
             a.RESPONSE_MODEL: model, a.PROVIDER_NAME: provider,
         })) for token_type in ("input", "output"))
-        self.operation = t.capped(drop_none({
+        self.operation = t.capped(present({
             a.OPERATION_NAME: a.INVOKE_AGENT, a.PROVIDER_NAME: provider, a.REQUEST_MODEL: request_model,
             a.ERROR_TYPE: error_type, a.SERVER_ADDRESS: address,
         }))
@@ -69,15 +69,10 @@ def record_run(t: Telemetry, state: RunState, error_type: str | None, duration: 
 
 def end_tool_call(telemetry: Telemetry, span: Span, call: ToolCall, end: int, error_type: str | None) -> None:
     """End a function call's span and record its duration."""
-    if error_type is not None and span.is_recording():
-        span.set_attribute(a.ERROR_TYPE, error_type)
-        span.set_status(Status(StatusCode.ERROR, error_type))
+    if error_type is not None:
+        mark_error(span, error_type)
     telemetry.content.flush(span, end)
     span.end(end_time=end)
-    telemetry.tool_duration.record(max(end - call.start_ns, 0) / 1e9, telemetry.capped(drop_none({
+    telemetry.tool_duration.record(seconds_between(call.start_ns, end), telemetry.capped(present({
         a.TOOL_NAME: call.name, a.TOOL_TYPE: call.tool_type, a.ERROR_TYPE: error_type,
     })))
-
-
-def drop_none(values: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in values.items() if value is not None}

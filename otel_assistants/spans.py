@@ -8,10 +8,25 @@ from typing import Any
 from opentelemetry.trace import Span, Status, StatusCode
 
 from . import attributes as a
+from . import fields as f
+
+NS_PER_S = 1_000_000_000
 
 
 def now_ns() -> int:
     return time.time_ns()
+
+
+def seconds_between(start_ns: int, end_ns: int) -> float:
+    """A duration for a histogram: never negative, whatever the clocks did."""
+    return max(end_ns - start_ns, 0) / NS_PER_S
+
+
+def mark_error(span: Span, error_type: str) -> None:
+    """A span that ended in error without an exception (a status the API reported)."""
+    if span.is_recording():
+        span.set_attribute(a.ERROR_TYPE, error_type)
+        span.set_status(Status(StatusCode.ERROR, error_type))
 
 
 def error_type_of(error: BaseException) -> str:
@@ -46,4 +61,4 @@ def set_present(span: Span, values: dict[str, Any]) -> None:
     if not span.is_recording():
         return
     # One call: the SDK takes its lock and checks its limits once, not once per attribute.
-    span.set_attributes({key: value for key, value in values.items() if value is not None})
+    span.set_attributes(f.present(values))

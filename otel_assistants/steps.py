@@ -10,18 +10,17 @@ from __future__ import annotations
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Span, SpanKind
 
 from . import attributes as a
 from . import fields as f
 from .content import Capture
+from .spans import NS_PER_S, mark_error, seconds_between
 from .telemetry import Telemetry
 
 STEP_END_FIELDS = {"completed": "completed_at", "failed": "failed_at", "cancelled": "cancelled_at",
                    "expired": "expired_at"}
 TERMINAL_STEP_STATUSES = frozenset(STEP_END_FIELDS)
-BUILTIN_TOOLS = {"code_interpreter": "extension", "file_search": "datastore"}
-NS = 1_000_000_000
 
 
 def server_times(step: Any, now_ns: int) -> tuple[int, int] | None:
@@ -30,8 +29,8 @@ def server_times(step: Any, now_ns: int) -> tuple[int, int] | None:
     ended = f.integer(step, STEP_END_FIELDS.get(f.text(step, "status") or "", ""))
     if created is None:
         return None
-    start = min(created * NS, now_ns)
-    end = min(max(ended * NS if ended is not None else start, start), now_ns)
+    start = min(created * NS_PER_S, now_ns)
+    end = min(max(ended * NS_PER_S if ended is not None else start, start), now_ns)
     return start, end
 
 
@@ -59,26 +58,25 @@ def end_step_span(telemetry: Telemetry, capture: Capture, span: Span, step: Any,
             span.set_attribute(a.USAGE_OUTPUT_TOKENS, completion)
         if status == "failed":
             code = f.text(f.get(step, "last_error"), "code") or a.OTHER_VALUE
-            span.set_attribute(a.ERROR_TYPE, code)
-            span.set_status(Status(StatusCode.ERROR, code))
+            mark_error(span, code)
     if kind == "tool_calls":
         parent = trace.set_span_in_context(span)
         error_type = (f.text(f.get(step, "last_error"), "code") or a.OTHER_VALUE) if status == "failed" else None
         for call in f.items(f.get(step, "step_details"), "tool_calls"):
             tool = f.text(call, "type")
-            if tool in BUILTIN_TOOLS:
+            if tool in a.BUILTIN_TOOLS:
                 _builtin_tool_span(telemetry, capture, parent, call, tool, start_ns, end_ns, error_type)
     span.end(end_time=end_ns)
     attributes = {a.RUN_STEP_TYPE: kind}
     if status is not None:
         attributes[a.RUN_STEP_STATUS] = status
-    telemetry.step_duration.record(max(end_ns - start_ns, 0) / NS, telemetry.capped(attributes))
+    telemetry.step_duration.record(seconds_between(start_ns, end_ns), telemetry.capped(attributes))
 
 
 def _builtin_tool_span(telemetry: Telemetry, capture: Capture, parent: Any, call: Any, tool: str, start_ns: int,
                        end_ns: int, error_type: str | None) -> None:
     """A built-in tool call ran inside its step on the server: it spans the step."""
-    tool_type = BUILTIN_TOOLS[tool]
+    tool_type = a.TOOL_TYPES[tool]
     attributes: dict[str, Any] = {
         a.OPERATION_NAME: a.EXECUTE_TOOL, a.TOOL_NAME: tool, a.TOOL_TYPE: tool_type,
     }
@@ -98,12 +96,11 @@ def _builtin_tool_span(telemetry: Telemetry, capture: Capture, parent: Any, call
     span = telemetry.tracer.start_span(f"{a.EXECUTE_TOOL} {tool}", context=parent, kind=SpanKind.INTERNAL,
                                        start_time=start_ns, attributes=attributes)
     capture.record(span, captured)
-    if error_type is not None and span.is_recording():
-        span.set_attribute(a.ERROR_TYPE, error_type)
-        span.set_status(Status(StatusCode.ERROR, error_type))
+    if error_type is not None:
+        mark_error(span, error_type)
     telemetry.content.flush(span, end_ns)
     span.end(end_time=end_ns)
     metric = {a.TOOL_NAME: tool, a.TOOL_TYPE: tool_type}
     if error_type is not None:
         metric[a.ERROR_TYPE] = error_type
-    telemetry.tool_duration.record(max(end_ns - start_ns, 0) / NS, telemetry.capped(metric))
+    telemetry.tool_duration.record(seconds_between(start_ns, end_ns), telemetry.capped(metric))

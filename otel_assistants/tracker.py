@@ -26,18 +26,18 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import NonRecordingSpan, Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import NonRecordingSpan, Span, SpanKind
 
 from . import attributes as a
 from . import fields as f
 from . import steps as step_spans
 from .config import Settings
 from .content import Capture
-from .outcomes import drop_none, end_tool_call, record_run
+from .outcomes import end_tool_call, record_run
 from .own_requests import OwnRequests
 from .propagation import remote_parent
 from .runstate import ClientInfo, EndedRun, OpenStep, RunState, ToolCall
-from .spans import mark_exception, now_ns, set_present
+from .spans import NS_PER_S, mark_error, mark_exception, now_ns, seconds_between, set_present
 from .telemetry import Telemetry
 
 # A run that never reports an expiry gets the API's own 10-minute limit.
@@ -55,7 +55,6 @@ AGENT_NAME_MEMORY = 10000
 # Steps a look-up in flight may wait before the next one is tried.
 LOOKUP_RETRY_S = 5.0
 
-TOOL_TYPES = {"function": "function", "code_interpreter": "extension", "file_search": "datastore"}
 # A run's server time (seconds) at which it ended, by terminal status.
 END_FIELDS = {"completed": "completed_at", "incomplete": "completed_at", "failed": "failed_at",
               "cancelled": "cancelled_at", "expired": "expires_at"}
@@ -114,7 +113,7 @@ class RunTracker:
             })
         state = RunState(
             span=span, context=trace.set_span_in_context(span), start_ns=start, client=client,
-            deadline=start / 1e9 + DEFAULT_RUN_LIFETIME_S + ABANDON_GRACE_S, seen_at=start / 1e9, api=api,
+            deadline=start / NS_PER_S + DEFAULT_RUN_LIFETIME_S + ABANDON_GRACE_S, seen_at=start / NS_PER_S, api=api,
             thread_id=thread_id, assistant_id=assistant_id, agent_name=name, request_model=request_model,
             streamed=stream, seen_ns=start, lookups_left=MAX_LOOKUPS,
         )
@@ -209,8 +208,8 @@ class RunTracker:
         elif name == "thread.message.delta" and not state.first_chunk_seen:
             state.first_chunk_seen = True
             self._telemetry.time_to_first_chunk.record(
-                max(now_ns() - request_start_ns, 0) / 1e9,
-                self._telemetry.capped(drop_none({a.OPERATION_NAME: a.INVOKE_AGENT,
+                seconds_between(request_start_ns, now_ns()),
+                self._telemetry.capped(f.present({a.OPERATION_NAME: a.INVOKE_AGENT,
                                                   a.RESPONSE_MODEL: state.response_model})),
             )
 
@@ -428,7 +427,7 @@ class RunTracker:
         it, the last one at its expiry plus grace."""
         if state.lookups_left <= 1:
             return state.deadline
-        return min(max(state.seen_ns / 1e9, state.last_lookup) + state.interval, state.deadline)
+        return min(max(state.seen_ns / NS_PER_S, state.last_lookup) + state.interval, state.deadline)
 
     def _start_lookup(self, state: RunState, now: float) -> _Lookup:
         state.lookups_left -= 1
@@ -575,13 +574,13 @@ class RunTracker:
         owner = self._adopt
         if owner:  # adopted: its span starts when the server created it
             created = f.integer(run, "created_at")
-            start = min(created * 1_000_000_000, start_ns) if created is not None else start_ns
+            start = min(created * NS_PER_S, start_ns) if created is not None else start_ns
         else:
             start = start_ns
         # An owner that wrote its run span's trace context into the run's metadata: one trace.
         parent = remote_parent(f.get(run, "metadata")) or parent
         span = self._open_span(client, start, assistant_id, name, {a.RUN_ID: run_id}, owner=owner, parent=parent)
-        seen_at = start_ns / 1e9
+        seen_at = start_ns / NS_PER_S
         state = RunState(
             span=span, context=trace.set_span_in_context(span), start_ns=start, client=client,
             deadline=seen_at + DEFAULT_RUN_LIFETIME_S + ABANDON_GRACE_S, seen_at=seen_at, owner=owner,
@@ -615,7 +614,7 @@ class RunTracker:
         if state.builtin_tools is None:
             tools = fields.get("tools")
             if isinstance(tools, (list, tuple)):
-                state.builtin_tools = any(f.text(tool, "type") in step_spans.BUILTIN_TOOLS for tool in tools)
+                state.builtin_tools = any(f.text(tool, "type") in a.BUILTIN_TOOLS for tool in tools)
         expires_at = f.as_int(fields.get("expires_at"))
         if expires_at is not None and state.created_at is not None:
             # The server's lifetime for the run, counted on the client's clock: skew-proof.
@@ -657,7 +656,7 @@ class RunTracker:
                 continue
             kind = f.text(call, "type") or "function"
             function = f.get(call, "function")
-            state.tools[call_id] = ToolCall(start, f.text(function, "name") or kind, TOOL_TYPES.get(kind, kind),
+            state.tools[call_id] = ToolCall(start, f.text(function, "name") or kind, a.TOOL_TYPES.get(kind, kind),
                                             call_id, self.capture.text(f.get(function, "arguments")))
 
     def _end_tool_call(self, state: RunState, call: ToolCall, end: int, error_type: str | None,
@@ -737,13 +736,12 @@ class RunTracker:
                 a.RUN_INCOMPLETE_REASON: state.incomplete_reason,
             })
         if error_type is not None and error is None:
-            span.set_attribute(a.ERROR_TYPE, error_type)
-            span.set_status(Status(StatusCode.ERROR, error_type))
+            mark_error(span, error_type)
         self._telemetry.content.flush(span, end)
         span.end(end_time=end)
         if not state.owner:
             return
-        record_run(self._telemetry, state, error_type, max(end - state.start_ns, 0) / 1e9)
+        record_run(self._telemetry, state, error_type, seconds_between(state.start_ns, end))
         # The step fetch, where the steps can say more than the spans already made: a polled run
         # the app saw end here whose tools include a built-in one.
         if (fetch_steps and self._fetch_steps and not state.streamed and state.builtin_tools
@@ -781,7 +779,6 @@ class _Lookup:
 
 STEP_PAGE_SIZE = 100
 STEP_FETCH_MAX_PAGES = 50  # a run has far fewer steps; this only bounds a misbehaving server
-FILE_SEARCH_CONTENT = "step_details.tool_calls[*].file_search.results[*].content"
 
 
 class _StepFetch:
@@ -809,7 +806,7 @@ class _StepFetch:
         if self._after is not None:
             query["after"] = self._after
         if self._tracker.capture.enabled:  # file_search result text is only sent when asked for
-            query["extra_query"] = {"include[]": FILE_SEARCH_CONTENT}
+            query["extra_query"] = {"include[]": a.FILE_SEARCH_CONTENT}
         return client.beta.threads.runs.steps.with_raw_response.list(self._state.run_id, **query)
 
     def answered(self, body: Any) -> None:
@@ -833,22 +830,16 @@ def _server_end_ns(run: Any, status: str, state: RunState) -> int:
     now = now_ns()
     if ended is None:
         return now
-    return min(max(ended * 1_000_000_000, state.seen_ns, state.start_ns), now)
+    return min(max(ended * NS_PER_S, state.seen_ns, state.start_ns), now)
 
 
 def _span_name(operation: str, name: str | None) -> str:
     return f"{operation} {name}" if name else operation
 
 
-def _num(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value)
-
-
 # Request body key -> run span attribute, with the reader that keeps only a value of the right type.
 _REQUEST_SETTINGS = (
-    ("temperature", a.REQUEST_TEMPERATURE, _num),
-    ("top_p", a.REQUEST_TOP_P, _num),
+    ("temperature", a.REQUEST_TEMPERATURE, f.as_number),
+    ("top_p", a.REQUEST_TOP_P, f.as_number),
     ("max_completion_tokens", a.REQUEST_MAX_TOKENS, f.as_int),
 )

@@ -16,6 +16,7 @@ import time
 from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 
+from ..attributes import FILE_SEARCH_CONTENT
 from .errors import bad_request, missing, server_error
 from .objects import new_message, text_part
 from .scenario import Scenario
@@ -23,7 +24,6 @@ from .store import JsonObject, Store, ThreadRecord, new_id, now
 
 TERMINAL = frozenset({"completed", "failed", "cancelled", "expired", "incomplete"})
 ACTIVE = frozenset({"queued", "in_progress", "requires_action", "cancelling"})
-FILE_SEARCH_CONTENT = "step_details.tool_calls[*].file_search.results[*].content"
 
 # How often a held run re-checks for cancellation or expiry while a stream waits on it.
 HOLD_TICK_S = 0.02
