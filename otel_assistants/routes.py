@@ -2,23 +2,16 @@
 
 Every SDK surface (resource methods, poll and stream helpers, raw and streaming responses,
 pagination) ends in one request with a method and a relative path, so this table is the
-single place that knows the API's shape.
+single place that knows the API's shape: the instrumentation routes the app's requests with it,
+and the emulator answers by it. What the instrumentation does per operation is in operations.py.
 """
 
 from __future__ import annotations
 
-import enum
 from typing import Any, NamedTuple
 
 
-class Kind(enum.Enum):
-    RUN_CREATE = "run_create"  # starts a run span
-    RUN_POLL = "run_poll"  # a retrieve: counted on the run span, no span of its own
-    OPERATION = "operation"  # any other request: one CLIENT span
-
-
 class Route(NamedTuple):  # a tuple: built on every request, so cheap to make
-    kind: Kind
     operation: str
     thread_id: str | None = None
     run_id: str | None = None
@@ -27,6 +20,11 @@ class Route(NamedTuple):  # a tuple: built on every request, so cheap to make
     message_id: str | None = None
     vector_store_id: str | None = None
     file_id: str | None = None
+    batch_id: str | None = None
+
+    def ids(self) -> dict[str, str]:
+        """The ids the path named, by name."""
+        return {name: value for name, value in zip(self._fields[1:], self[1:], strict=True) if value is not None}
 
 
 _LITERALS = frozenset({
@@ -36,13 +34,12 @@ _LITERALS = frozenset({
 
 _ROOTS = frozenset({"assistants", "threads", "vector_stores", "files"})
 
-# (method, path shape with "*" for ids) -> (operation name, kind, names of the ids in order)
-_TABLE: dict[tuple[str, tuple[str, ...]], tuple[str, Kind, tuple[str | None, ...]]] = {}
+# (method, path shape with "*" for ids) -> (operation name, names of the ids in order)
+_TABLE: dict[tuple[str, tuple[str, ...]], tuple[str, tuple[str, ...]]] = {}
 
 
-def _add(method: str, shape: str, operation: str, ids: tuple[str | None, ...] = (),
-         kind: Kind = Kind.OPERATION) -> None:
-    _TABLE[(method, tuple(shape.split("/")))] = (operation, kind, ids)
+def _add(method: str, shape: str, operation: str, ids: tuple[str, ...] = ()) -> None:
+    _TABLE[(method, tuple(shape.split("/")))] = (operation, ids)
 
 
 _add("POST", "assistants", "create_agent")
@@ -52,7 +49,7 @@ _add("POST", "assistants/*", "update_agent", ("assistant_id",))
 _add("DELETE", "assistants/*", "delete_agent", ("assistant_id",))
 
 _add("POST", "threads", "create_thread")
-_add("POST", "threads/runs", "invoke_agent", kind=Kind.RUN_CREATE)
+_add("POST", "threads/runs", "invoke_agent")
 _add("GET", "threads/*", "retrieve_thread", ("thread_id",))
 _add("POST", "threads/*", "update_thread", ("thread_id",))
 _add("DELETE", "threads/*", "delete_thread", ("thread_id",))
@@ -63,9 +60,9 @@ _add("GET", "threads/*/messages/*", "retrieve_message", ("thread_id", "message_i
 _add("POST", "threads/*/messages/*", "update_message", ("thread_id", "message_id"))
 _add("DELETE", "threads/*/messages/*", "delete_message", ("thread_id", "message_id"))
 
-_add("POST", "threads/*/runs", "invoke_agent", ("thread_id",), Kind.RUN_CREATE)
+_add("POST", "threads/*/runs", "invoke_agent", ("thread_id",))
 _add("GET", "threads/*/runs", "list_runs", ("thread_id",))
-_add("GET", "threads/*/runs/*", "retrieve_run", ("thread_id", "run_id"), Kind.RUN_POLL)
+_add("GET", "threads/*/runs/*", "retrieve_run", ("thread_id", "run_id"))
 _add("POST", "threads/*/runs/*", "update_run", ("thread_id", "run_id"))
 _add("POST", "threads/*/runs/*/cancel", "cancel_run", ("thread_id", "run_id"))
 _add("POST", "threads/*/runs/*/submit_tool_outputs", "submit_tool_outputs", ("thread_id", "run_id"))
@@ -86,11 +83,11 @@ _add("DELETE", "vector_stores/*/files/*", "delete_vector_store_file", ("vector_s
 _add("GET", "vector_stores/*/files/*/content", "retrieve_vector_store_file_content",
      ("vector_store_id", "file_id"))
 _add("POST", "vector_stores/*/file_batches", "create_vector_store_file_batch", ("vector_store_id",))
-_add("GET", "vector_stores/*/file_batches/*", "retrieve_vector_store_file_batch", ("vector_store_id", None))
+_add("GET", "vector_stores/*/file_batches/*", "retrieve_vector_store_file_batch", ("vector_store_id", "batch_id"))
 _add("POST", "vector_stores/*/file_batches/*/cancel", "cancel_vector_store_file_batch",
-     ("vector_store_id", None))
+     ("vector_store_id", "batch_id"))
 _add("GET", "vector_stores/*/file_batches/*/files", "list_vector_store_file_batch_files",
-     ("vector_store_id", None))
+     ("vector_store_id", "batch_id"))
 
 _add("POST", "files", "upload_file")
 _add("GET", "files", "list_files")
@@ -120,7 +117,18 @@ def route(method: Any, url: Any) -> Route | None:
     entry = _TABLE.get((method.upper(), tuple(shape)))
     if entry is None:
         return None
-    operation, kind, id_names = entry
+    operation, id_names = entry
     if not ids:
-        return Route(kind, operation)
-    return Route(kind, operation, **{name: value for name, value in zip(id_names, ids, strict=False) if name})
+        return Route(operation)
+    return Route(operation, **dict(zip(id_names, ids, strict=True)))
+
+
+def table() -> list[tuple[str, str, str]]:
+    """Every (method, path template, operation), ids named as ``{thread_id}``: for the emulator's
+    answers and the tests."""
+    rows = []
+    for (method, shape), (operation, id_names) in _TABLE.items():
+        names = iter(id_names)
+        rows.append((method, "/" + "/".join(part if part != "*" else "{" + next(names) + "}" for part in shape),
+                     operation))
+    return rows

@@ -27,6 +27,7 @@ from typing import Any
 from wrapt import ObjectProxy
 
 from .failsafe import report
+from .sdk_results import STREAM_SHAPES, Shape, is_event_stream, parses_async
 from .tracker import RunState, RunTracker
 
 _DELTA = "thread.message.delta"
@@ -142,22 +143,12 @@ class StreamObserver:
             return
 
 
-def is_event_stream(result: Any) -> bool:
-    """The SDK's Stream / AsyncStream (a raw response wrapping one is not iterable this way)."""
-    return hasattr(result, "response") and (hasattr(result, "__next__") or hasattr(result, "__anext__"))
-
-
-def is_raw_response(result: Any) -> bool:
-    """A ``with_raw_response`` / ``with_streaming_response`` result: its ``parse()`` makes the stream."""
-    return hasattr(result, "http_response") and callable(getattr(result, "parse", None))
-
-
-def observe_run_stream(tracker: RunTracker, run: RunState, start_ns: int, result: Any) -> Any:
+def observe_run_stream(tracker: RunTracker, run: RunState, start_ns: int, result: Any, shape: Shape) -> Any:
     """Wrap a run-event stream (sync or async), or the raw response that will make one, so the
     tracker sees its events. Returns ``result`` itself when its shape is not one we know."""
-    if is_event_stream(result):
+    if shape is Shape.EVENT_STREAM:
         maker: Any = _stream_proxy
-    elif is_raw_response(result):
+    elif shape in STREAM_SHAPES:
         maker = _response_proxy_class(result)
         if maker is None:
             return result
@@ -299,7 +290,7 @@ class ObservedAsyncStream(ObjectProxy):  # type: ignore[misc]
 def _response_proxy_class(response: Any) -> type | None:
     """The proxy matching the response's own API: ``parse`` sync or async, with or without ``close``."""
     cls = type(response)
-    parse_is_async = inspect.iscoroutinefunction(getattr(cls, "parse", None))
+    parse_is_async = parses_async(cls)
     close = getattr(cls, "close", None)
     if close is None:
         return None if parse_is_async else ObservedResponse

@@ -307,6 +307,19 @@ class RunTracker:
         if state.span.is_recording():
             state.span.set_attribute(a.REQUEST_STREAM, True)
 
+    def polled(self, run: Any, state: RunState) -> None:
+        """A retrieve of a followed run answered: one more poll, and what it says."""
+        self.observe(run, state=state, poll=True)
+
+    def answered(self, run: Any, state: RunState | None) -> None:
+        """A request that acts on a run (submit, cancel, update) answered with the run."""
+        self.observe(run, state=state)
+
+    def listed(self, runs: list[Any]) -> None:
+        """A run listing: the runs this process follows learn what it says of them."""
+        for run in runs:
+            self.observe(run)
+
     def observe(self, run: Any, *, state: RunState | None = None, poll: bool = False) -> None:
         """Any Run object the app received: a response, a stream event, a listing's entry.
         Listings and responses for runs not followed change nothing."""

@@ -11,6 +11,7 @@ import pytest
 
 from otel_assistants import failsafe
 from otel_assistants.interceptor import Interceptor
+from otel_assistants.operations import CreateRun, RetrieveRun, SubmitToolOutputs
 from otel_assistants.tracker import RunTracker
 
 from .flows import ASYNC_FLOWS, SYNC_FLOWS, create_and_poll
@@ -89,8 +90,12 @@ def explode(*args: Any, **kwargs: Any) -> Any:
 
 @pytest.mark.parametrize("target", [
     (Interceptor, "_client_info"),
-    (Interceptor, "_start_operation"),
-    (Interceptor, "_describe_result"),
+    (Interceptor, "open_operation"),
+    (Interceptor, "_observe"),
+    (CreateRun, "before"),
+    (CreateRun, "answered"),
+    (RetrieveRun, "answered"),
+    (SubmitToolOutputs, "accepted"),
     (Interceptor, "_end_operation"),
     (RunTracker, "start"),
     (RunTracker, "observe"),
@@ -120,7 +125,7 @@ async def test_internal_error_never_reaches_the_async_app(aclient: Any, monkeypa
     assistant = await aclient.beta.assistants.create(model="gpt-4o", name="fragile")
     otel = Otel()
     monkeypatch.setattr(RunTracker, "observe", explode)
-    monkeypatch.setattr(Interceptor, "_start_operation", explode)
+    monkeypatch.setattr(Interceptor, "open_operation", explode)
     try:
         thread = await aclient.beta.threads.create()
         run = await aclient.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id,
@@ -134,7 +139,7 @@ async def test_internal_error_never_reaches_the_async_app(aclient: Any, monkeypa
 def test_internal_error_is_logged_once(client: Any, monkeypatch: Any, caplog: Any) -> None:
     assistant = client.beta.assistants.create(model="gpt-4o", name="fragile")
     otel = Otel()
-    monkeypatch.setattr(Interceptor, "_describe_result", explode)
+    monkeypatch.setattr(Interceptor, "_observe", explode)
     monkeypatch.setattr(failsafe, "_reported", set())
     try:
         with caplog.at_level(logging.DEBUG, logger="otel_assistants"):

@@ -8,6 +8,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..routes import route
 from .errors import ApiError, bad_request, missing, not_found, simulated_status
 from .objects import deleted, message_from_request
 from .responses_api import ResponsesApi
@@ -95,58 +96,71 @@ class Api:
         self.engine = engine
         self._default_scenario = default_scenario
         self.responses = ResponsesApi(store, default_scenario)
-        self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
-        route = self._route
-        route("POST", "/assistants", self.create_assistant)
-        route("GET", "/assistants", self.list_assistants)
-        route("GET", "/assistants/{assistant_id}", self.get_assistant)
-        route("POST", "/assistants/{assistant_id}", self.update_assistant)
-        route("DELETE", "/assistants/{assistant_id}", self.delete_assistant)
-        route("POST", "/threads/runs", self.create_thread_and_run)
-        route("POST", "/threads", self.create_thread)
-        route("GET", "/threads/{thread_id}", self.get_thread)
-        route("POST", "/threads/{thread_id}", self.update_thread)
-        route("DELETE", "/threads/{thread_id}", self.delete_thread)
-        route("POST", "/threads/{thread_id}/messages", self.create_message)
-        route("GET", "/threads/{thread_id}/messages", self.list_messages)
-        route("GET", "/threads/{thread_id}/messages/{message_id}", self.get_message)
-        route("POST", "/threads/{thread_id}/messages/{message_id}", self.update_message)
-        route("DELETE", "/threads/{thread_id}/messages/{message_id}", self.delete_message)
-        route("POST", "/threads/{thread_id}/runs", self.create_run)
-        route("GET", "/threads/{thread_id}/runs", self.list_runs)
-        route("GET", "/threads/{thread_id}/runs/{run_id}", self.get_run)
-        route("POST", "/threads/{thread_id}/runs/{run_id}", self.update_run)
-        route("POST", "/threads/{thread_id}/runs/{run_id}/cancel", self.cancel_run)
-        route("POST", "/threads/{thread_id}/runs/{run_id}/submit_tool_outputs", self.submit_tool_outputs)
-        route("GET", "/threads/{thread_id}/runs/{run_id}/steps", self.list_steps)
-        route("GET", "/threads/{thread_id}/runs/{run_id}/steps/{step_id}", self.get_step)
-        route("POST", "/vector_stores", self.create_vector_store)
-        route("GET", "/vector_stores", self.list_vector_stores)
-        route("GET", "/vector_stores/{store_id}", self.get_vector_store)
-        route("POST", "/vector_stores/{store_id}", self.update_vector_store)
-        route("DELETE", "/vector_stores/{store_id}", self.delete_vector_store)
-        route("POST", "/vector_stores/{store_id}/files", self.create_vector_store_file)
-        route("GET", "/vector_stores/{store_id}/files", self.list_vector_store_files)
-        route("GET", "/vector_stores/{store_id}/files/{file_id}", self.get_vector_store_file)
-        route("DELETE", "/vector_stores/{store_id}/files/{file_id}", self.delete_vector_store_file)
-        route("POST", "/vector_stores/{store_id}/file_batches", self.create_file_batch)
-        route("GET", "/vector_stores/{store_id}/file_batches/{batch_id}", self.get_file_batch)
-        route("POST", "/vector_stores/{store_id}/file_batches/{batch_id}/cancel", self.cancel_file_batch)
-        route("GET", "/vector_stores/{store_id}/file_batches/{batch_id}/files", self.list_file_batch_files)
-        route("POST", "/files", self.upload_file)
-        route("GET", "/files", self.list_files)
-        route("GET", "/files/{file_id}", self.get_file)
-        route("DELETE", "/files/{file_id}", self.delete_file)
-        route("GET", "/files/{file_id}/content", self.get_file_content)
-        route("POST", "/responses", self.create_response)
-        route("GET", "/responses/{response_id}", self.get_response)
+        # Answers by operation, routed by the instrumentation's own table (routes.py): the
+        # emulator answers every request the instrumentation knows, and only those.
+        self._handlers: dict[str, Handler] = {
+            "create_agent": self.create_assistant,
+            "list_agents": self.list_assistants,
+            "retrieve_agent": self.get_assistant,
+            "update_agent": self.update_assistant,
+            "delete_agent": self.delete_assistant,
+            "invoke_agent": self.invoke_agent,
+            "create_thread": self.create_thread,
+            "retrieve_thread": self.get_thread,
+            "update_thread": self.update_thread,
+            "delete_thread": self.delete_thread,
+            "create_message": self.create_message,
+            "list_messages": self.list_messages,
+            "retrieve_message": self.get_message,
+            "update_message": self.update_message,
+            "delete_message": self.delete_message,
+            "list_runs": self.list_runs,
+            "retrieve_run": self.get_run,
+            "update_run": self.update_run,
+            "cancel_run": self.cancel_run,
+            "submit_tool_outputs": self.submit_tool_outputs,
+            "list_run_steps": self.list_steps,
+            "retrieve_run_step": self.get_step,
+            "create_vector_store": self.create_vector_store,
+            "list_vector_stores": self.list_vector_stores,
+            "retrieve_vector_store": self.get_vector_store,
+            "update_vector_store": self.update_vector_store,
+            "delete_vector_store": self.delete_vector_store,
+            "search_vector_store": self.search_vector_store,
+            "create_vector_store_file": self.create_vector_store_file,
+            "list_vector_store_files": self.list_vector_store_files,
+            "retrieve_vector_store_file": self.get_vector_store_file,
+            "update_vector_store_file": self.update_vector_store_file,
+            "delete_vector_store_file": self.delete_vector_store_file,
+            "retrieve_vector_store_file_content": self.get_vector_store_file_content,
+            "create_vector_store_file_batch": self.create_file_batch,
+            "retrieve_vector_store_file_batch": self.get_file_batch,
+            "cancel_vector_store_file_batch": self.cancel_file_batch,
+            "list_vector_store_file_batch_files": self.list_file_batch_files,
+            "upload_file": self.upload_file,
+            "list_files": self.list_files,
+            "retrieve_file": self.get_file,
+            "delete_file": self.delete_file,
+            "retrieve_file_content": self.get_file_content,
+        }
+        # The Responses API, which the instrumentation leaves alone (for migration tests).
+        self._other_routes: list[tuple[str, re.Pattern[str], Handler]] = [
+            ("POST", re.compile("/responses"), self.create_response),
+            ("GET", re.compile("/responses/(?P<response_id>[^/]+)"), self.get_response),
+        ]
 
-    def _route(self, method: str, template: str, handler: Handler) -> None:
-        pattern = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template)
-        self._routes.append((method, re.compile(pattern), handler))
+    @property
+    def operations(self) -> frozenset[str]:
+        """The operations this emulator answers."""
+        return frozenset(self._handlers)
 
     def dispatch(self, request: Request) -> Response:
-        for method, pattern, handler in self._routes:
+        target = route(request.method, request.path)
+        if target is not None:
+            handler = self._handlers[target.operation]
+            with self.store.lock:
+                return handler(request, **target.ids())
+        for method, pattern, handler in self._other_routes:
             match = pattern.fullmatch(request.path)
             if match and method == request.method:
                 with self.store.lock:
@@ -179,10 +193,10 @@ class Api:
             raise not_found("message", message_id)
         return message
 
-    def _vector_store(self, store_id: str) -> VectorStoreRecord:
-        record = self.store.vector_stores.get(store_id)
+    def _vector_store(self, vector_store_id: str) -> VectorStoreRecord:
+        record = self.store.vector_stores.get(vector_store_id)
         if record is None:
-            raise not_found("vector store", store_id)
+            raise not_found("vector store", vector_store_id)
         return record
 
     def _file(self, file_id: str) -> FileRecord:
@@ -360,6 +374,11 @@ class Api:
             return StreamResponse(self.engine.stream(state, prelude), scenario.cut_after, scenario.cut_mode)
         return json_response(state.run)
 
+    def invoke_agent(self, request: Request, thread_id: str | None = None) -> Response:
+        if thread_id is None:
+            return self.create_thread_and_run(request)
+        return self.create_run(request, thread_id)
+
     def create_run(self, request: Request, thread_id: str) -> Response:
         record = self._thread(thread_id)
         body = request.body
@@ -530,51 +549,95 @@ class Api:
             views.append(self._vector_store_view(record))
         return json_response(paginate(views, request.query))
 
-    def get_vector_store(self, request: Request, store_id: str) -> Response:
-        record = self._vector_store(store_id)
+    def get_vector_store(self, request: Request, vector_store_id: str) -> Response:
+        record = self._vector_store(vector_store_id)
         self._settle(record)
         return json_response(self._vector_store_view(record))
 
-    def update_vector_store(self, request: Request, store_id: str) -> Response:
-        record = self._vector_store(store_id)
+    def update_vector_store(self, request: Request, vector_store_id: str) -> Response:
+        record = self._vector_store(vector_store_id)
         for key in ("name", "metadata", "expires_after"):
             if key in request.body:
                 record.store[key] = request.body[key]
         return json_response(self._vector_store_view(record))
 
-    def delete_vector_store(self, request: Request, store_id: str) -> Response:
-        self._vector_store(store_id)
-        del self.store.vector_stores[store_id]
-        return json_response(deleted(store_id, "vector_store.deleted"))
+    def delete_vector_store(self, request: Request, vector_store_id: str) -> Response:
+        self._vector_store(vector_store_id)
+        del self.store.vector_stores[vector_store_id]
+        return json_response(deleted(vector_store_id, "vector_store.deleted"))
 
-    def create_vector_store_file(self, request: Request, store_id: str) -> Response:
-        record = self._vector_store(store_id)
+    def create_vector_store_file(self, request: Request, vector_store_id: str) -> Response:
+        record = self._vector_store(vector_store_id)
         file_id = request.body.get("file_id")
         if not file_id:
             raise missing("file_id")
         return json_response(self._attach_file(record, str(file_id), request.body))
 
-    def list_vector_store_files(self, request: Request, store_id: str) -> Response:
-        record = self._vector_store(store_id)
+    def list_vector_store_files(self, request: Request, vector_store_id: str) -> Response:
+        record = self._vector_store(vector_store_id)
         self._settle(record)
         return json_response(paginate(_filtered(record.files.values(), request.query), request.query))
 
-    def get_vector_store_file(self, request: Request, store_id: str, file_id: str) -> Response:
-        record = self._vector_store(store_id)
+    def get_vector_store_file(self, request: Request, vector_store_id: str, file_id: str) -> Response:
+        record = self._vector_store(vector_store_id)
         self._settle(record)
         attached = record.files.get(file_id)
         if attached is None:
             raise not_found("vector store file", file_id)
         return json_response(attached)
 
-    def delete_vector_store_file(self, request: Request, store_id: str, file_id: str) -> Response:
-        record = self._vector_store(store_id)
+    def update_vector_store_file(self, request: Request, vector_store_id: str, file_id: str) -> Response:
+        record = self._vector_store(vector_store_id)
+        self._settle(record)
+        attached = record.files.get(file_id)
+        if attached is None:
+            raise not_found("vector store file", file_id)
+        if "attributes" not in request.body:
+            raise missing("attributes")
+        attached["attributes"] = request.body["attributes"] or {}
+        return json_response(attached)
+
+    def get_vector_store_file_content(self, request: Request, vector_store_id: str, file_id: str) -> Response:
+        record = self._vector_store(vector_store_id)
+        if file_id not in record.files:
+            raise not_found("vector store file", file_id)
+        parts = [{"type": "text", "text": _text_of(self._file(file_id).content)}]
+        return json_response({"object": "vector_store.file_content.page", "data": parts, "has_more": False,
+                              "next_page": None})
+
+    def search_vector_store(self, request: Request, vector_store_id: str) -> Response:
+        """Every indexed file whose text holds a word of the query, best first by words matched."""
+        record = self._vector_store(vector_store_id)
+        self._settle(record)
+        query = request.body.get("query")
+        if not query:
+            raise missing("query")
+        terms = query if isinstance(query, list) else [query]
+        words = {word.lower() for term in terms for word in str(term).split()}
+        limit = request.body.get("max_num_results") or 10
+        hits = []
+        for file_id, attached in record.files.items():
+            if attached["status"] != "completed" or file_id not in self.store.files:
+                continue
+            source = self.store.files[file_id]
+            text = _text_of(source.content)
+            matched = sum(1 for word in words if word in text.lower())
+            if matched:
+                hits.append({"file_id": file_id, "filename": source.file["filename"],
+                             "score": matched / len(words), "attributes": attached["attributes"],
+                             "content": [{"type": "text", "text": text}]})
+        hits.sort(key=lambda hit: -hit["score"])
+        return json_response({"object": "vector_store.search_results.page", "search_query": query,
+                              "data": hits[:limit], "has_more": False, "next_page": None})
+
+    def delete_vector_store_file(self, request: Request, vector_store_id: str, file_id: str) -> Response:
+        record = self._vector_store(vector_store_id)
         if record.files.pop(file_id, None) is None:
             raise not_found("vector store file", file_id)
         return json_response(deleted(file_id, "vector_store.file.deleted"))
 
-    def create_file_batch(self, request: Request, store_id: str) -> Response:
-        record = self._vector_store(store_id)
+    def create_file_batch(self, request: Request, vector_store_id: str) -> Response:
+        record = self._vector_store(vector_store_id)
         body = request.body
         specs: list[tuple[str, JsonObject]] = [(str(fid), body) for fid in body.get("file_ids") or []]
         # Newer SDKs send `files` with per-file attributes instead of `file_ids`.
@@ -592,7 +655,7 @@ class Api:
             "id": new_id("vsfb_"),
             "object": "vector_store.files_batch",
             "created_at": now(),
-            "vector_store_id": store_id,
+            "vector_store_id": vector_store_id,
             "status": "in_progress",
             "file_counts": self._counts(record, file_ids),
         }
@@ -605,14 +668,14 @@ class Api:
             raise not_found("file batch", batch_id)
         return batch
 
-    def get_file_batch(self, request: Request, store_id: str, batch_id: str) -> Response:
-        record = self._vector_store(store_id)
+    def get_file_batch(self, request: Request, vector_store_id: str, batch_id: str) -> Response:
+        record = self._vector_store(vector_store_id)
         batch = self._batch(record, batch_id)
         self._settle(record)
         return json_response(batch.batch)
 
-    def cancel_file_batch(self, request: Request, store_id: str, batch_id: str) -> Response:
-        record = self._vector_store(store_id)
+    def cancel_file_batch(self, request: Request, vector_store_id: str, batch_id: str) -> Response:
+        record = self._vector_store(vector_store_id)
         batch = self._batch(record, batch_id)
         if batch.batch["status"] == "in_progress":
             batch.batch["status"] = "cancelled"
@@ -623,8 +686,8 @@ class Api:
             batch.batch["file_counts"] = self._counts(record, batch.file_ids)
         return json_response(batch.batch)
 
-    def list_file_batch_files(self, request: Request, store_id: str, batch_id: str) -> Response:
-        record = self._vector_store(store_id)
+    def list_file_batch_files(self, request: Request, vector_store_id: str, batch_id: str) -> Response:
+        record = self._vector_store(vector_store_id)
         batch = self._batch(record, batch_id)
         self._settle(record)
         files = [record.files[file_id] for file_id in batch.file_ids if file_id in record.files]
@@ -690,3 +753,7 @@ def _default(value: Any, fallback: Any) -> Any:
 def _filtered(files: Any, query: Query) -> list[JsonObject]:
     status = query_value(query, "filter")
     return [file for file in files if not status or file["status"] == status]
+
+
+def _text_of(content: bytes) -> str:
+    return content.decode("utf-8", errors="replace")

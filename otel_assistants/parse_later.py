@@ -1,4 +1,4 @@
-"""``with_streaming_response`` answers whose body is read only when the app parses it.
+"""Responses whose body is read only when the app parses them (``Shape.UNREAD_RESPONSE``).
 
 Such a response is handed back behind a transparent proxy whose ``parse()`` shows the parsed
 object to the tracker, the same way a response read at once is shown.
@@ -6,29 +6,17 @@ object to the tracker, the same way a response read at once is shown.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from typing import Any
 
 from wrapt import ObjectProxy
 
 from .failsafe import report
-
-
-def unread_body(result: Any) -> bool:
-    """A raw response whose body has not been read yet."""
-    http_response = getattr(result, "http_response", None)
-    if http_response is None or not callable(getattr(result, "parse", None)):
-        return False
-    try:
-        http_response.content  # noqa: B018 - raises while a streamed body is unread
-    except Exception:
-        return True
-    return False
+from .sdk_results import parses_async
 
 
 def observe_parse(response: Any, on_parsed: Callable[[Any], None]) -> Any:
-    if inspect.iscoroutinefunction(getattr(type(response), "parse", None)):
+    if parses_async(type(response)):
         return AsyncParsedLater(response, on_parsed)
     return ParsedLater(response, on_parsed)
 
