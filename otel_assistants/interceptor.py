@@ -23,12 +23,13 @@ from .failsafe import failsafe, report
 from .operations import Call, hooks_for
 from .parse_later import observe_parse
 from .routes import route
+from .runstate import ClientInfo
 from .sdk_results import STREAM_SHAPES, Shape, classify, payload
 from .shutdown import ShutdownHook
 from .spans import mark_exception, now_ns, seconds_between, set_present
 from .streams import drain_dropped, observe_run_stream
 from .telemetry import Telemetry
-from .tracker import ClientInfo, RunTracker
+from .tracker import RunTracker
 
 CLIENT_CACHE = 256  # distinct client base URLs remembered
 

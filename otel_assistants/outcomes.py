@@ -7,7 +7,7 @@ from opentelemetry.trace import Span
 from . import attributes as a
 from .fields import present
 from .runstate import RunState, ToolCall
-from .spans import mark_error, seconds_between
+from .spans import mark_error, now_ns, seconds_between
 from .telemetry import Telemetry
 
 
@@ -65,6 +65,14 @@ def record_run(t: Telemetry, state: RunState, error_type: str | None, duration: 
         t.token_usage.record(state.usage[0], points.tokens[0])
         t.token_usage.record(state.usage[1], points.tokens[1])
     t.operation_duration.record(duration, points.operation)
+
+
+def record_first_chunk(telemetry: Telemetry, state: RunState, request_start_ns: int) -> None:
+    """A streamed run's first message delta."""
+    telemetry.time_to_first_chunk.record(
+        seconds_between(request_start_ns, now_ns()),
+        telemetry.capped(present({a.OPERATION_NAME: a.INVOKE_AGENT, a.RESPONSE_MODEL: state.response_model})),
+    )
 
 
 def end_tool_call(telemetry: Telemetry, span: Span, call: ToolCall, end: int, error_type: str | None) -> None:

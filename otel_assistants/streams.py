@@ -27,8 +27,9 @@ from typing import Any
 from wrapt import ObjectProxy
 
 from .failsafe import report
+from .runstate import RunState
 from .sdk_results import STREAM_SHAPES, Shape, is_event_stream, parses_async
-from .tracker import RunState, RunTracker
+from .tracker import RunTracker
 
 _DELTA = "thread.message.delta"
 # Events with nothing for the run: neither a status, nor a finished step, nor the first chunk.

@@ -98,7 +98,7 @@ def explode(*args: Any, **kwargs: Any) -> Any:
     (SubmitToolOutputs, "accepted"),
     (Interceptor, "_end_operation"),
     (RunTracker, "start"),
-    (RunTracker, "observe"),
+    (RunTracker, "_seen"),
     (RunTracker, "created"),
     (RunTracker, "tool_outputs_submitted"),
     (RunTracker, "sweep"),
@@ -124,7 +124,7 @@ def test_internal_error_never_reaches_the_app(target: tuple[type, str], client: 
 async def test_internal_error_never_reaches_the_async_app(aclient: Any, monkeypatch: Any) -> None:
     assistant = await aclient.beta.assistants.create(model="gpt-4o", name="fragile")
     otel = Otel()
-    monkeypatch.setattr(RunTracker, "observe", explode)
+    monkeypatch.setattr(RunTracker, "_seen", explode)
     monkeypatch.setattr(Interceptor, "open_operation", explode)
     try:
         thread = await aclient.beta.threads.create()

@@ -128,8 +128,8 @@ def test_memory_stays_bounded_with_many_open_runs(client: Any, assistant: Any) -
         otel.exporter.clear()
         tracker = otel.instrumentor.tracker
         assert tracker.tracked == 50
-        assert len(tracker._ended) <= 50
-        assert len(tracker._deadlines) <= 2 * 50 + 64
+        assert len(tracker.registry._ended) <= 50
+        assert len(tracker.registry._deadlines) <= 2 * 50 + 64
         # nothing of an evicted run stays alive: neither its state nor its span
         assert live(RunState) == 50
         assert live(SdkSpan) == 50

@@ -1120,7 +1120,7 @@ def test_abandoned_streams_leave_nothing_alive(emulator: Any, assistant: Any) ->
         assert len(spans) == SOAK
         assert all(s.attributes["error.type"] == "abandoned" for s in spans)
         assert otel.total("openai.assistants.runs.active") == 0
-        assert len(tracker._ended) <= 64
+        assert len(tracker.registry._ended) <= 64
         otel.exporter.clear()
         for kind in (RunState, SdkSpan, streams.StreamObserver, streams.ObservedStream, streams.ObservedResponse):
             assert live(kind) == 0, kind

@@ -493,7 +493,7 @@ def _never_ends(self: Any, *args: Any, **kwargs: Any) -> None:
 
 SABOTAGE = {
     "changed result": lambda mp: mp.setattr(Interceptor, "_succeeded", _tampered),
-    "internal error": lambda mp: mp.setattr(RunTracker, "observe", _broken),
+    "internal error": lambda mp: mp.setattr(RunTracker, "_seen", _broken),
     "span never ends": lambda mp: mp.setattr(RunTracker, "_finish", _never_ends),
     "span ends twice": lambda mp: mp.setattr(RunTracker, "_finish", _twice(RunTracker._finish)),
     "finished run left open": lambda mp: mp.setattr(attributes, "TERMINAL_STATUSES", frozenset()),
