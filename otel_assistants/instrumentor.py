@@ -1,4 +1,26 @@
-"""``AssistantsInstrumentor``: hooks the choke point in and out, and ends runs at shutdown."""
+"""``AssistantsInstrumentor``: hooks the choke point in and out, and ends runs at shutdown.
+
+State that outlives a call, and who owns it. Per instrumentation (made by ``instrument()``,
+dropped by ``uninstrument()``): the tracker and its registry (runs, ended runs, deadlines,
+agent names), the interceptor's client cache, the own-requests serving threads (stopped by
+``uninstrument()``) and the shutdown hook (its atexit handler unregistered).
+
+Module-level, shared by every instrumentation in the process:
+- failsafe.py ``_reported``: which internal errors were logged (each is logged once per process);
+- fields.py ``_models``, sdk_results.py ``_async_parse``: facts about SDK classes, never stale;
+- streams.py ``_dropped``, ``_watchers``: streams collected inside a garbage collection, open
+  streams per run; both empty once every stream the app opened has stopped;
+  ``_Collection``: a ``gc.callbacks`` entry, added at the first observed stream and kept;
+- totals.py ``_by_provider``, ``_unweakable``, ``_global``: run counts per meter provider,
+  whose observable instruments the SDK keeps for the provider's life;
+- own_requests.py ``_living`` (weak) and an ``os.register_at_fork`` handler (registered at
+  import): child processes forget their parent's runs and threads.
+
+What ``uninstrument()`` leaves behind: the ``gc.callbacks`` entry and the fork handler (both do
+nothing without observed streams or instrumentations), the logged-error set and the run counts
+of providers still alive, so that an instrument-uninstrument-instrument cycle neither logs an
+error twice nor restarts a provider's counts.
+"""
 
 from __future__ import annotations
 

@@ -476,42 +476,54 @@ class RunTracker:
 
     def _update(self, state: RunState, run: Any) -> str | None:
         """What a Run object says, into the run's state (the registry's lock is held)."""
-        fields = f.view(run)  # read once per observation: this runs on every poll
-        state.thread_id = state.thread_id or f.as_text(fields.get("thread_id"))
-        state.assistant_id = state.assistant_id or f.as_text(fields.get("assistant_id"))
-        state.response_model = f.as_text(fields.get("model")) or state.response_model
-        state.created_at = f.as_int(fields.get("created_at")) or state.created_at
-        state.started_at = f.as_int(fields.get("started_at")) or state.started_at
+        # Runs on every poll: the fields are read once, and a value of the wrong type (a server
+        # that sends one) is passed over with inline type checks rather than calls.
+        field = f.view(run).get
+        if state.thread_id is None:
+            state.thread_id = f.as_text(field("thread_id"))
+        if state.assistant_id is None:
+            state.assistant_id = f.as_text(field("assistant_id"))
+        value = field("model")
+        if type(value) is str and value:
+            state.response_model = value
+        value = field("created_at")
+        if type(value) is int and value:
+            state.created_at = value
+        value = field("started_at")
+        if type(value) is int and value:
+            state.started_at = value
         if state.builtin_tools is None:
-            tools = fields.get("tools")
+            tools = field("tools")
             if isinstance(tools, (list, tuple)):
                 state.builtin_tools = any(f.text(tool, "type") in a.BUILTIN_TOOLS for tool in tools)
-        expires_at = f.as_int(fields.get("expires_at"))
-        if expires_at is not None and state.created_at is not None:
+        expires_at = field("expires_at")
+        if type(expires_at) is int and state.created_at is not None:
             # The server's lifetime for the run, counted on the client's clock: skew-proof.
             deadline = state.seen_at + max(expires_at - state.created_at, 0) + ABANDON_GRACE_S
             if deadline != state.deadline:
                 state.deadline = deadline
                 self.registry.schedule(state)
-        usage = fields.get("usage")
+        usage = field("usage")
         if usage is not None:
             prompt, completion = f.integer(usage, "prompt_tokens"), f.integer(usage, "completion_tokens")
             if prompt is not None or completion is not None:
                 state.usage = (prompt or 0, completion or 0)
-        details = fields.get("incomplete_details")
+        details = field("incomplete_details")
         if details is not None:
             state.incomplete_reason = f.text(details, "reason") or state.incomplete_reason
-        last_error = fields.get("last_error")
+        last_error = field("last_error")
         if last_error is not None:
             state.last_error_code = f.text(last_error, "code") or state.last_error_code
-        status = f.as_text(fields.get("status"))
-        if status is not None and status != state.status:
+        status = field("status")
+        if type(status) is not str or not status:
+            status = None
+        elif status != state.status:
             if state.tools and status in AFTER_SUBMISSION:
                 state.tools.clear()  # answered by another process: that one records them
             state.status = status
             status_seen(state.span, status)
         if status == "requires_action":
-            self._tool_calls_asked(state, fields.get("required_action"))
+            self._tool_calls_asked(state, field("required_action"))
         return status
 
     def _tool_calls_asked(self, state: RunState, action: Any) -> None:
