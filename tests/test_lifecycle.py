@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -13,8 +14,8 @@ from opentelemetry.trace import StatusCode
 
 from otel_assistants.tracker import RunState
 
-from .flows import outputs_for
-from .harness import Otel
+from .support.flows import outputs_for
+from .support.telemetry import Otel
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -25,9 +26,10 @@ def assistant(client: Any) -> Any:
                                          tools=[{"type": "function", "function": {"name": "lookup"}}])
 
 
-def test_run_still_active_at_shutdown_is_looked_up_then_abandoned(client: Any, emulator: Any,
+def test_run_still_active_at_shutdown_is_looked_up_then_abandoned(make_otel: Callable[..., Otel], client: Any,
+                                                                  emulator: Any,
                                                                     assistant: Any) -> None:
-    otel = Otel()
+    otel = make_otel()
     try:
         thread = client.beta.threads.create()
         run = client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id,
@@ -47,8 +49,9 @@ def test_run_still_active_at_shutdown_is_looked_up_then_abandoned(client: Any, e
         otel.close()
 
 
-def test_run_that_ended_unseen_is_reported_at_shutdown_with_its_truth(client: Any, assistant: Any) -> None:
-    otel = Otel()
+def test_run_that_ended_unseen_is_reported_at_shutdown_with_its_truth(make_otel: Callable[..., Otel], client: Any,
+                                                                      assistant: Any) -> None:
+    otel = make_otel()
     try:
         thread = client.beta.threads.create()
         run = client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id,
@@ -69,8 +72,9 @@ def test_run_that_ended_unseen_is_reported_at_shutdown_with_its_truth(client: An
         otel.close()
 
 
-def test_run_past_its_expiry_is_abandoned_on_later_activity(client: Any, assistant: Any) -> None:
-    otel = Otel()
+def test_run_past_its_expiry_is_abandoned_on_later_activity(make_otel: Callable[..., Otel], client: Any,
+                                                            assistant: Any) -> None:
+    otel = make_otel()
     try:
         thread = client.beta.threads.create()
         run = client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id,
@@ -98,8 +102,8 @@ def test_expiry_deadline_follows_expires_at(client: Any, assistant: Any, otel: O
     client.beta.threads.runs.cancel(run.id, thread_id=thread.id)
 
 
-def test_tracked_runs_are_bounded(client: Any, assistant: Any) -> None:
-    otel = Otel(max_tracked_runs=5)
+def test_tracked_runs_are_bounded(make_otel: Callable[..., Otel], client: Any, assistant: Any) -> None:
+    otel = make_otel(max_tracked_runs=5)
     try:
         for _ in range(20):
             thread = client.beta.threads.create()
@@ -120,8 +124,8 @@ def live(kind: type) -> int:
     return sum(1 for obj in gc.get_objects() if issubclass(type(obj), kind))
 
 
-def test_memory_stays_bounded_with_many_open_runs(client: Any, assistant: Any) -> None:
-    otel = Otel(max_tracked_runs=50)
+def test_memory_stays_bounded_with_many_open_runs(make_otel: Callable[..., Otel], client: Any, assistant: Any) -> None:
+    otel = make_otel(max_tracked_runs=50)
     try:
         for _ in range(300):  # each on a new thread, never polled again: 250 get evicted
             client.beta.threads.create_and_run(assistant_id=assistant.id, metadata={"scenario": "hold=1"})

@@ -7,12 +7,13 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from .flows import create_and_poll
-from .harness import Otel
+from .support.flows import create_and_poll
+from .support.telemetry import Otel
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -132,10 +133,10 @@ def test_server_strings_in_metrics_are_capped(otel: Otel, client: Any) -> None:
     assert {s.attributes["error.type"] for s in otel.run_spans()} == {f"code_{i}" for i in range(55)}
 
 
-def test_run_counts_go_on_when_instrumented_again(client: Any) -> None:
+def test_run_counts_go_on_when_instrumented_again(make_otel: Callable[..., Otel], client: Any) -> None:
     """The run counter and the active-runs count are read from the instrumentation at collection;
     instrumenting again on the same providers carries on from the same counts."""
-    otel = Otel()
+    otel = make_otel()
     try:
         assistant = client.beta.assistants.create(model="gpt-4o", name="again")
         create_and_poll(client, assistant.id, client.beta.threads.create().id, "polls=1")

@@ -8,8 +8,8 @@ import openai
 import pytest
 from opentelemetry.trace import StatusCode
 
-from .flows import TERMINAL, create_and_poll
-from .harness import Otel
+from .support.flows import TERMINAL, create_and_poll
+from .support.telemetry import Otel
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

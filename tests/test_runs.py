@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
-from .flows import ASYNC_FLOWS, SYNC_FLOWS
-from .harness import Otel
+from .support.flows import ASYNC_FLOWS, SYNC_FLOWS
+from .support.telemetry import Otel
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

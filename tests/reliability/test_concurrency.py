@@ -9,6 +9,7 @@ import asyncio
 import queue
 import threading
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import openai
@@ -175,16 +176,16 @@ def check_everything(otel: Watched, emu: Emulator, workers: dict[int, ReadableSp
 
 
 @pytest.fixture
-def fresh(emu: Emulator) -> Emulator:
-    emu.reset()
-    return emu
+def clean_emulator(module_emulator: Emulator) -> Emulator:
+    module_emulator.reset()
+    return module_emulator
 
 
-def test_64_threads(fresh: Emulator) -> None:
-    emu = fresh
+def test_64_threads(make_watched: Callable[..., Watched], clean_emulator: Emulator) -> None:
+    emu = clean_emulator
     client = openai.OpenAI(base_url=emu.base_url, api_key=API_KEY, max_retries=0, timeout=60)
     assistant = client.beta.assistants.create(model="gpt-4o", name="busy", tools=[WEATHER]).id
-    otel = Watched()
+    otel = make_watched()
     tracer = otel.tracer_provider.get_tracer("app")
     start = threading.Barrier(64)
     errors: list[BaseException] = []
@@ -272,9 +273,9 @@ async def adrive(client: openai.AsyncOpenAI, assistant: str, kind: str, scenario
         await apoll_until_done(client, run)
 
 
-async def test_500_tasks(fresh: Emulator) -> None:
-    emu = fresh
-    otel = Watched()
+async def test_500_tasks(make_watched: Callable[..., Watched], clean_emulator: Emulator) -> None:
+    emu = clean_emulator
+    otel = make_watched()
     tracer = otel.tracer_provider.get_tracer("app")
     workers: dict[int, ReadableSpan] = {}
     loop = asyncio.get_running_loop()

@@ -20,9 +20,9 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
 @pytest.fixture
-def server(emu: Emulator) -> Iterator[Emulator]:
-    yield emu
-    emu.mutate = None
+def server(module_emulator: Emulator) -> Iterator[Emulator]:
+    yield module_emulator
+    module_emulator.mutate = None
 
 
 def call(emu: Emulator, method: str, path: str, body: Any = None) -> tuple[int, dict[str, str], bytes]:

@@ -43,9 +43,9 @@ class Bench:
     """One instrumentation, a sync and an async client and an event loop, shared by every
     example of a test; compares each example's two runs."""
 
-    def __init__(self, emu: Emulator, run_steps: str = "fetch") -> None:
+    def __init__(self, emu: Emulator, otel: Watched) -> None:
         self.emu = emu
-        self.otel = Watched(run_steps=run_steps)
+        self.otel = otel
         self.trap = LogTrap()
         self.client = openai.OpenAI(base_url=emu.base_url, api_key=API_KEY, max_retries=0, timeout=10)
         self.loop = asyncio.new_event_loop()
@@ -105,8 +105,9 @@ def difference(expected: str, got: str) -> str:
 
 
 @pytest.fixture
-def bench(emu: Emulator, request: pytest.FixtureRequest) -> Iterator[Bench]:
-    bench = Bench(emu, getattr(request, "param", "fetch"))
+def bench(module_emulator: Emulator, make_watched: Callable[..., Watched],
+          request: pytest.FixtureRequest) -> Iterator[Bench]:
+    bench = Bench(module_emulator, make_watched(run_steps=getattr(request, "param", "fetch")))
     try:
         with bench.trap.installed():
             yield bench
