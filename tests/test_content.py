@@ -11,11 +11,9 @@ from typing import Any
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 
-from .support.flows import ASYNC_STREAM_STARTERS, QUESTION, SYNC_STREAM_STARTERS, outputs_for
+from .support.flows import ASYNC_STREAM_STARTERS, QUESTION, SYNC_STREAM_STARTERS, WEATHER_TOOL, outputs_for
 from .support.telemetry import Otel
 from .test_streams import skip_missing
-
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 SECRET = "zq-secret-7f3a"
 REPLY = "zq-reply-91c"
@@ -25,7 +23,6 @@ MARK = "…[truncated]"
 INSTRUCTIONS, INPUT, OUTPUT = "gen_ai.system_instructions", "gen_ai.input.messages", "gen_ai.output.messages"
 ARGUMENTS, RESULT = "gen_ai.tool.call.arguments", "gen_ai.tool.call.result"
 CONTENT_KEYS = (INSTRUCTIONS, INPUT, OUTPUT, ARGUMENTS, RESULT)
-WEATHER_TOOL = {"type": "function", "function": {"name": "get_weather"}}
 
 
 def drive_everything(client: Any) -> None:

@@ -46,8 +46,6 @@ from .test_content import (
     whole,
 )
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
 EVENT = "gen_ai.client.inference.operation.details"
 # Releases before 1.37 cannot carry the events: there the modes that ask for them record no event
 # (test_without_event_support_event_only_records_nothing). CI runs the latest release.

@@ -23,11 +23,9 @@ from openai import AssistantEventHandler
 
 from otel_assistants.emulator import Emulator, ScenarioError, parse_scenario
 
-# The SDK flags every Assistants call as deprecated; that is noise here.
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+from .support.flows import TERMINAL
 
 REPO = Path(__file__).resolve().parents[1]
-TERMINAL = {"completed", "failed", "cancelled", "expired", "incomplete"}
 FILE_SEARCH_CONTENT = "step_details.tool_calls[*].file_search.results[*].content"
 WEATHER_TOOL = {
     "type": "function",
@@ -61,9 +59,7 @@ def client(clean_emulator: Emulator, shared_client: openai.OpenAI) -> openai.Ope
     return shared_client
 
 
-@pytest.fixture
-def assistant(client: openai.OpenAI) -> Any:
-    return client.beta.assistants.create(model="gpt-4o-mini", name="helper", tools=[WEATHER_TOOL])
+ASSISTANT = {"model": "gpt-4o-mini", "name": "helper", "tools": [WEATHER_TOOL]}
 
 
 @pytest.fixture

@@ -17,8 +17,6 @@ from otel_assistants.tracker import RunTracker
 from .support.flows import ASYNC_FLOWS, SYNC_FLOWS, create_and_poll
 from .support.telemetry import Otel
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
 VOLATILE = {"id", "thread_id", "created_at", "started_at", "completed_at", "expires_at", "failed_at",
             "cancelled_at", "assistant_id"}
 

@@ -16,10 +16,9 @@ import openai
 import pytest
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+from .support.flows import WEATHER_TOOL
 
 ROOT = Path(__file__).resolve().parents[1]
-WEATHER = {"type": "function", "function": {"name": "get_weather"}}
 # Completed, tool-calling (one and two rounds), failed, with its own usage, incomplete, expiring; 20
 # answers before each stop outlast the pollers' first sightings.
 SCENARIOS = [f"{scenario};polls=20" for scenario in (
@@ -70,9 +69,7 @@ def spans(record: dict[str, Any], operation: str) -> list[dict[str, Any]]:
     return [span for span in record["spans"] if span["attributes"].get("gen_ai.operation.name") == operation]
 
 
-@pytest.fixture
-def assistant(client: openai.OpenAI) -> Any:
-    return client.beta.assistants.create(model="gpt-4o", name="fleet", tools=[WEATHER])
+ASSISTANT = {"model": "gpt-4o", "name": "fleet", "tools": [WEATHER_TOOL]}
 
 
 def truth(client: openai.OpenAI, runs: list[dict[str, str]]) -> dict[str, Any]:

@@ -13,14 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import openai._base_client as base_client
-import pytest
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from otel_assistants import AssistantsInstrumentor
 
 from .support.telemetry import Otel
-
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 ORIGINAL_SYNC = base_client.SyncAPIClient.request
 ORIGINAL_ASYNC = base_client.AsyncAPIClient.request

@@ -17,13 +17,7 @@ from otel_assistants.tracker import RunState
 from .support.flows import outputs_for
 from .support.telemetry import Otel
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-
-@pytest.fixture
-def assistant(client: Any) -> Any:
-    return client.beta.assistants.create(model="gpt-4o", name="lifecycle",
-                                         tools=[{"type": "function", "function": {"name": "lookup"}}])
+ASSISTANT = {"model": "gpt-4o", "name": "lifecycle", "tools": [{"type": "function", "function": {"name": "lookup"}}]}
 
 
 def test_run_still_active_at_shutdown_is_looked_up_then_abandoned(make_otel: Callable[..., Otel], client: Any,

@@ -10,12 +10,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-import pytest
-
 from .support.flows import create_and_poll
 from .support.telemetry import Otel
-
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 1200)
 TOKEN_BUCKETS = tuple(4**i for i in range(14))

@@ -12,8 +12,6 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from .support.telemetry import Otel
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
 API_VERSION = "2024-05-01-preview"
 
 

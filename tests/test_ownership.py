@@ -14,17 +14,10 @@ import pytest
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.trace import SpanKind, StatusCode
 
-from .support.flows import outputs_for
+from .support.flows import WEATHER_TOOL, outputs_for
 from .support.telemetry import Otel
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-WEATHER = {"type": "function", "function": {"name": "get_weather"}}
-
-
-@pytest.fixture
-def assistant(client: Any) -> Any:
-    return client.beta.assistants.create(model="gpt-4o", name="owned", tools=[WEATHER])
+ASSISTANT = {"model": "gpt-4o", "name": "owned", "tools": [WEATHER_TOOL]}
 
 
 def created_elsewhere(client: Any, assistant: Any, scenario: str) -> Any:

@@ -9,20 +9,11 @@ from typing import Any
 import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
-from .support.flows import create_and_poll
+from .support.flows import WEATHER_TOOL, create_and_poll
 from .support.telemetry import Otel
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-
-WEATHER_TOOL = {"type": "function", "function": {"name": "get_weather"}}
-
-
-@pytest.fixture
-def assistant(client: Any) -> Any:
-    """Its runs may use code_interpreter: their steps can say more than the run's other spans."""
-    return client.beta.assistants.create(model="gpt-4o", name="stepper",
-                                         tools=[WEATHER_TOOL, {"type": "code_interpreter"}])
+# Its runs may use code_interpreter: their steps can say more than the run's other spans.
+ASSISTANT = {"model": "gpt-4o", "name": "stepper", "tools": [WEATHER_TOOL, {"type": "code_interpreter"}]}
 
 
 @pytest.fixture

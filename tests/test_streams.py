@@ -31,6 +31,7 @@ from .support.flows import (
     QUESTION,
     SYNC_STREAM_STARTERS,
     SYNC_STREAM_SUBMITTERS,
+    WEATHER_TOOL,
     async_create_and_run_stream,
     async_create_stream_true,
     async_raw_response_stream,
@@ -53,7 +54,6 @@ from .support.telemetry import Otel
 from .test_steps import server_steps, step_requests
 
 pytestmark = [
-    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
     # A ResourceWarning raised inside a finalizer becomes an unraisable exception, which fails the test.
     pytest.mark.filterwarnings("error::ResourceWarning"),
 ]
@@ -114,10 +114,13 @@ def client(emulator: Any) -> Iterator[openai.OpenAI]:
         yield sync_client
 
 
+ASSISTANT = {"model": "gpt-4o", "name": "streamer", "tools": [WEATHER_TOOL]}
+
+
 @pytest.fixture(scope="module")
 def assistant(client: Any) -> Any:
-    return client.beta.assistants.create(model="gpt-4o", name="streamer",
-                                         tools=[{"type": "function", "function": {"name": "get_weather"}}])
+    """The shared fixture's assistant, once per module: transport_error needs it at module scope."""
+    return client.beta.assistants.create(**ASSISTANT)
 
 
 @pytest.fixture(scope="module")

@@ -20,8 +20,6 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from ..support.telemetry import Otel
 
-TERMINAL = frozenset({"completed", "failed", "cancelled", "expired", "incomplete"})
-
 
 class Ledger(SpanProcessor):
     """Counts, per span, how often it started and ended, to prove "ends exactly once"."""

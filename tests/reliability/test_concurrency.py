@@ -19,13 +19,10 @@ from opentelemetry.trace import StatusCode
 
 from otel_assistants.emulator import Emulator
 
-from .support import TERMINAL, LogTrap, Watched, run_spans
-
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+from ..support.flows import QUESTION, TERMINAL, WEATHER, outputs_for
+from .support import LogTrap, Watched, run_spans
 
 API_KEY = "sk-busy"
-QUESTION = {"messages": [{"role": "user", "content": "What is the weather in Paris?"}]}
-WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {}}}}
 # (how the app drives it, scenario): every outcome, tool calls, streams and the SDK's poll helpers.
 # No "incomplete" for the helpers: openai 1.21's poll helper does not know that status.
 MIX = (
@@ -37,10 +34,6 @@ MIX = (
 EXPECTED_ERRORS = {"failed": None, "expired": "expired"}  # failed: its last_error.code
 TURNS = 3  # runs per thread
 ORIGIN = "origin"  # run metadata: the name of the worker span that created the run
-
-
-def outputs_for(run: Any) -> list[dict[str, str]]:
-    return [{"tool_call_id": call.id, "output": "21C"} for call in run.required_action.submit_tool_outputs.tool_calls]
 
 
 # ---- sync --------------------------------------------------------------------------------------

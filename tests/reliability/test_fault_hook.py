@@ -16,8 +16,6 @@ from otel_assistants.emulator import DROP, SKIP, Emulator, Exchange, Frames, Raw
 from .mutations import Fault, Plan, Rename, SetKey, Truncate
 from .support import uninstrumented
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
 
 @pytest.fixture
 def server(module_emulator: Emulator) -> Iterator[Emulator]:

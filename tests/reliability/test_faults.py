@@ -25,13 +25,10 @@ from otel_assistants import AssistantsInstrumentor
 from otel_assistants import tracker as tracker_module
 from otel_assistants.emulator import DROP, Emulator, Exchange, Reply
 
-from .support import TERMINAL, LogTrap, Watched, error_shape, run_spans
-
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+from ..support.flows import QUESTION, TERMINAL, WEATHER, outputs_for
+from .support import LogTrap, Watched, error_shape, run_spans
 
 API_KEY = "sk-faults"
-QUESTION = {"messages": [{"role": "user", "content": "What is the weather in Paris?"}]}
-WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {}}}}
 
 
 def sync_client(emu: Emulator, retries: int = 0) -> openai.OpenAI:
@@ -40,10 +37,6 @@ def sync_client(emu: Emulator, retries: int = 0) -> openai.OpenAI:
 
 def async_client(emu: Emulator, retries: int = 0) -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(base_url=emu.base_url, api_key=API_KEY, max_retries=retries, timeout=10)
-
-
-def outputs_for(run: Any) -> list[dict[str, str]]:
-    return [{"tool_call_id": call.id, "output": "21C"} for call in run.required_action.submit_tool_outputs.tool_calls]
 
 
 def histogram_points(otel: Watched, name: str) -> list[Any]:

@@ -22,8 +22,6 @@ from otel_assistants.emulator import DROP, Emulator, Exchange, Reply
 
 from .support import LogTrap, Watched, run_spans
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
 API_KEY = "sk-own-requests"
 STALL_S = 1.5  # as slow as an API in trouble answers
 OWN = "openai.assistants.instrumentation.requests"

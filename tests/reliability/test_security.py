@@ -18,9 +18,8 @@ from opentelemetry.version import __version__ as api_version
 from otel_assistants.content_sink import events_supported
 from otel_assistants.emulator import Emulator, Exchange, Reply
 
-from .support import TERMINAL, Watched
-
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+from ..support.flows import TERMINAL
+from .support import Watched
 
 API_VERSION = "2024-05-01-preview"
 # Distinctive values for everything the app or the server says, and for every credential.
