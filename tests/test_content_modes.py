@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import subprocess
 import sys
 import textwrap
@@ -24,6 +23,7 @@ from otel_assistants import content_sink
 from otel_assistants.config import ENV_CAPTURE_CONTENT, CaptureMode, Settings
 
 from .support.flows import outputs_for
+from .support.processes import clean_environment
 from .support.telemetry import Otel
 from .test_content import (
     ARGUMENTS,
@@ -321,9 +321,9 @@ def test_opentelemetry_instrument_emits_events_through_the_global_logger_provide
             thread={{"messages": [{{"role": "user", "content": {SECRET!r}}}]}})
         open({str(tmp_path / "status")!r}, "w").write(run.status)
     """))
-    env = {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
-    env.update(OTEL_TRACES_EXPORTER="console", OTEL_METRICS_EXPORTER="none", OTEL_LOGS_EXPORTER="console",
-               OTEL_SERVICE_NAME="auto-app", PYTHONWARNINGS="ignore", **{ENV_CAPTURE_CONTENT: "event_only"})
+    env = clean_environment(dict(OTEL_TRACES_EXPORTER="console", OTEL_METRICS_EXPORTER="none",
+                                 OTEL_LOGS_EXPORTER="console", OTEL_SERVICE_NAME="auto-app", PYTHONWARNINGS="ignore",
+                                 **{ENV_CAPTURE_CONTENT: "event_only"}))
     bin_dir = Path(sys.executable).parent
     result = subprocess.run([str(bin_dir / "opentelemetry-instrument"), sys.executable, str(script)],
                             capture_output=True, text=True, env=env, timeout=120, check=False)

@@ -15,6 +15,7 @@ from opentelemetry.trace import StatusCode
 from otel_assistants.tracker import RunState
 
 from .support.flows import outputs_for
+from .support.processes import run_script
 from .support.telemetry import Otel
 
 ASSISTANT = {"model": "gpt-4o", "name": "lifecycle", "tools": [{"type": "function", "function": {"name": "lookup"}}]}
@@ -238,15 +239,8 @@ if sys.argv[2] == "shutdown":
 @pytest.mark.parametrize("ending", ["shutdown", "exit"])
 def test_provider_set_after_instrument_still_gets_open_runs(emulator: Any, tmp_path: Any, ending: str) -> None:
     import json
-    import os
-    import subprocess
-    import sys
 
-    script = tmp_path / "app.py"
-    script.write_text(PROVIDER_SET_LATER)
-    env = {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
-    result = subprocess.run([sys.executable, str(script), emulator.base_url, ending], capture_output=True,
-                            text=True, env=env, timeout=120, check=False)
+    result = run_script(tmp_path / "app.py", PROVIDER_SET_LATER, emulator.base_url, ending)
     assert result.returncode == 0, result.stderr
     assert "already shutdown" not in result.stderr
     exported = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
