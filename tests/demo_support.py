@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
 import sys
 from pathlib import Path
+
+from .support.processes import clean_environment
 
 RUN = "invoke_agent weather-assistant"
 TOOL = "execute_tool get_weather"
@@ -18,11 +19,6 @@ OUTCOMES = {"completed run": "completed", "tool-calling run": "completed", "fail
             "run finished by another process": "completed"}
 # run status -> (error.type, runs ending so) of the workload
 RUN_ENDS = {"completed": (None, 4), "failed": ("server_error", 1), "expired": ("expired", 1), "cancelled": (None, 1)}
-
-
-def clean_environment(env: dict[str, str]) -> dict[str, str]:
-    """This process' environment without any OTEL_* setting, plus ``env``."""
-    return {**{k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}, **env}
 
 
 def demo(env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess[str]:

@@ -38,8 +38,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_assistants import AssistantsInstrumentor
-
-TERMINAL = {"completed", "failed", "cancelled", "expired", "incomplete"}
+from otel_assistants.attributes import TERMINAL_STATUSES as TERMINAL
 
 
 def outputs(calls: list[Any]) -> list[dict[str, str]]:

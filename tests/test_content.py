@@ -4,18 +4,16 @@ conventions' JSON shapes, each value cut to the configured length."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import closing
 from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 
-from .flows import ASYNC_STREAM_STARTERS, QUESTION, SYNC_STREAM_STARTERS, outputs_for
-from .harness import Otel
+from .support.flows import ASYNC_STREAM_STARTERS, QUESTION, SYNC_STREAM_STARTERS, WEATHER_TOOL, outputs_for
+from .support.telemetry import Otel
 from .test_streams import skip_missing
-
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 SECRET = "zq-secret-7f3a"
 REPLY = "zq-reply-91c"
@@ -25,16 +23,6 @@ MARK = "…[truncated]"
 INSTRUCTIONS, INPUT, OUTPUT = "gen_ai.system_instructions", "gen_ai.input.messages", "gen_ai.output.messages"
 ARGUMENTS, RESULT = "gen_ai.tool.call.arguments", "gen_ai.tool.call.result"
 CONTENT_KEYS = (INSTRUCTIONS, INPUT, OUTPUT, ARGUMENTS, RESULT)
-WEATHER_TOOL = {"type": "function", "function": {"name": "get_weather"}}
-
-
-@contextmanager
-def instrumented(**settings: Any) -> Iterator[Otel]:
-    otel = Otel(**settings)
-    try:
-        yield otel
-    finally:
-        otel.close()
 
 
 def drive_everything(client: Any) -> None:
@@ -154,8 +142,8 @@ def test_capture_off_exports_no_content(otel: Otel, client: Any) -> None:
     assert_no_content(otel)
 
 
-def test_capture_on(client: Any) -> None:
-    with instrumented(capture_content=True) as otel:
+def test_capture_on(make_otel: Callable[..., Otel], client: Any) -> None:
+    with closing(make_otel(capture_content=True)) as otel:
         drive_everything(client)
     assert_captured(otel, whole)
 
@@ -184,8 +172,8 @@ def texts_in(shape: Any) -> list[str]:
     return []
 
 
-def test_every_value_kind_is_cut_and_marked(client: Any) -> None:
-    with instrumented(capture_content=True, max_content_length=LIMIT) as otel:
+def test_every_value_kind_is_cut_and_marked(make_otel: Callable[..., Otel], client: Any) -> None:
+    with closing(make_otel(capture_content=True, max_content_length=LIMIT)) as otel:
         drive_everything(client)
     assert_captured(otel, cut)
     # Every JSON-shaped attribute, wherever it is, still parses: what was cut is the texts inside
@@ -196,10 +184,10 @@ def test_every_value_kind_is_cut_and_marked(client: Any) -> None:
     assert len(texts) == 11 and all(len(text) == LIMIT + len(MARK) and text.endswith(MARK) for text in texts)
 
 
-def test_a_tool_output_that_is_not_a_string_is_cut_inside(client: Any) -> None:
+def test_a_tool_output_that_is_not_a_string_is_cut_inside(make_otel: Callable[..., Otel], client: Any) -> None:
     assistant = client.beta.assistants.create(model="gpt-4o", tools=[WEATHER_TOOL])
     runs = client.beta.threads.runs
-    with instrumented(capture_content=True, max_content_length=LIMIT) as otel:
+    with closing(make_otel(capture_content=True, max_content_length=LIMIT)) as otel:
         run = runs.create_and_poll(thread_id=client.beta.threads.create().id, assistant_id=assistant.id,
                                    poll_interval_ms=1, metadata={"scenario": "tools=1"})
         output = {"temperature": 21, "sky": ["clear", SECRET], "wind": None}
@@ -209,17 +197,17 @@ def test_a_tool_output_that_is_not_a_string_is_cut_inside(client: Any) -> None:
         {"temperature": 21, "sky": [cut("clear"), cut(SECRET)], "wind": None}]
 
 
-def test_capture_from_the_environment(client: Any, monkeypatch: Any) -> None:
+def test_capture_from_the_environment(make_otel: Callable[..., Otel], client: Any, monkeypatch: Any) -> None:
     monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")
     monkeypatch.setenv("OTEL_ASSISTANTS_MAX_CONTENT_LENGTH", "5")
-    with instrumented() as otel:
+    with closing(make_otel()) as otel:
         client.beta.assistants.create(model="gpt-4o", instructions="abcdefgh")
     assert parsed(otel.spans("create_agent"), INSTRUCTIONS) == [[{"type": "text", "content": "abcde" + MARK}]]
 
 
-def test_keyword_wins_over_the_environment(client: Any, monkeypatch: Any) -> None:
+def test_keyword_wins_over_the_environment(make_otel: Callable[..., Otel], client: Any, monkeypatch: Any) -> None:
     monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")
-    with instrumented(capture_content=False) as otel:
+    with closing(make_otel(capture_content=False)) as otel:
         client.beta.assistants.create(model="gpt-4o", instructions=SECRET)
     assert len(otel.spans("create_agent")) == 1
     assert_no_content(otel)
@@ -245,22 +233,22 @@ def assert_stream_capture(otel: Otel, start: Any, run: Any, capture: bool) -> No
 
 @pytest.mark.parametrize("capture", [True, False], ids=["capture_on", "capture_off"])
 @pytest.mark.parametrize("start", SYNC_STREAM_STARTERS, ids=lambda f: f.__name__)
-def test_sync_stream_capture(start: Any, capture: bool, client: Any) -> None:
+def test_sync_stream_capture(make_otel: Callable[..., Otel], start: Any, capture: bool, client: Any) -> None:
     skip_missing(client, start)
     assistant = client.beta.assistants.create(model="gpt-4o")
     thread = client.beta.threads.create()
-    with instrumented(capture_content=capture) as otel:
+    with closing(make_otel(capture_content=capture)) as otel:
         run = start(client, assistant.id, thread.id, f"text={STREAMED}")
     assert_stream_capture(otel, start, run, capture)
 
 
 @pytest.mark.parametrize("capture", [True, False], ids=["capture_on", "capture_off"])
 @pytest.mark.parametrize("start", ASYNC_STREAM_STARTERS, ids=lambda f: f.__name__)
-async def test_async_stream_capture(start: Any, capture: bool, aclient: Any) -> None:
+async def test_async_stream_capture(make_otel: Callable[..., Otel], start: Any, capture: bool, aclient: Any) -> None:
     skip_missing(aclient, start)
     async with aclient:  # closed at the end: its pooled connections would warn when collected
         assistant = await aclient.beta.assistants.create(model="gpt-4o")
         thread = await aclient.beta.threads.create()
-        with instrumented(capture_content=capture) as otel:
+        with closing(make_otel(capture_content=capture)) as otel:
             run = await start(aclient, assistant.id, thread.id, f"text={STREAMED}")
     assert_stream_capture(otel, start, run, capture)

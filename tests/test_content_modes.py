@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,9 @@ from opentelemetry.version import __version__ as api_version
 from otel_assistants import content_sink
 from otel_assistants.config import ENV_CAPTURE_CONTENT, CaptureMode, Settings
 
-from .flows import outputs_for
-from .harness import Otel
+from .support.flows import outputs_for
+from .support.processes import clean_environment
+from .support.telemetry import Otel
 from .test_content import (
     ARGUMENTS,
     CONTENT_KEYS,
@@ -38,14 +40,11 @@ from .test_content import (
     assert_no_content,
     cut,
     drive_everything,
-    instrumented,
     replied,
     sent,
     text_parts,
     whole,
 )
-
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 EVENT = "gen_ai.client.inference.operation.details"
 # Releases before 1.37 cannot carry the events: there the modes that ask for them record no event
@@ -146,8 +145,8 @@ MODES = {
 
 
 @pytest.mark.parametrize("mode", list(MODES), ids=[str(mode) for mode in MODES])
-def test_each_mode_puts_the_content_where_it_says(mode: Any, client: Any) -> None:
-    with instrumented(capture_content=mode) as otel:
+def test_each_mode_puts_the_content_where_it_says(make_otel: Callable[..., Otel], mode: Any, client: Any) -> None:
+    with closing(make_otel(capture_content=mode)) as otel:
         drive_everything(client)
     where, resolved = MODES[mode]
     assert otel.instrumentor.settings is not None and otel.instrumentor.settings.capture_content is resolved
@@ -163,8 +162,8 @@ def test_each_mode_puts_the_content_where_it_says(mode: Any, client: Any) -> Non
 
 
 @needs_events
-def test_events_carry_what_the_spans_carry_cut_the_same_way(client: Any) -> None:
-    with instrumented(capture_content="span_and_event", max_content_length=LIMIT) as otel:
+def test_events_carry_what_the_spans_carry_cut_the_same_way(make_otel: Callable[..., Otel], client: Any) -> None:
+    with closing(make_otel(capture_content="span_and_event", max_content_length=LIMIT)) as otel:
         drive_everything(client)
     assert_captured(otel, cut)
     events = events_by_span(otel)
@@ -181,11 +180,11 @@ def test_events_carry_what_the_spans_carry_cut_the_same_way(client: Any) -> None
 
 
 @needs_events
-def test_event_only_from_the_environment(client: Any, monkeypatch: Any) -> None:
+def test_event_only_from_the_environment(make_otel: Callable[..., Otel], client: Any, monkeypatch: Any) -> None:
     monkeypatch.setenv(ENV_CAPTURE_CONTENT, "Event_Only")
     assistant = client.beta.assistants.create(model="gpt-4o", tools=[WEATHER_TOOL])
     runs = client.beta.threads.runs
-    with instrumented() as otel:
+    with closing(make_otel()) as otel:
         run = runs.create_and_poll(thread_id=client.beta.threads.create().id, assistant_id=assistant.id,
                                    poll_interval_ms=1, additional_instructions=SECRET,
                                    metadata={"scenario": "tools=1"})
@@ -202,9 +201,10 @@ def test_event_only_from_the_environment(client: Any, monkeypatch: Any) -> None:
 
 
 @needs_events
-def test_keyword_wins_over_the_environment_for_modes(client: Any, monkeypatch: Any) -> None:
+def test_keyword_wins_over_the_environment_for_modes(make_otel: Callable[..., Otel], client: Any,
+                                                     monkeypatch: Any) -> None:
     monkeypatch.setenv(ENV_CAPTURE_CONTENT, "span_and_event")
-    with instrumented(capture_content="event_only") as otel:
+    with closing(make_otel(capture_content="event_only")) as otel:
         client.beta.assistants.create(model="gpt-4o", instructions=SECRET)
     [span] = otel.spans("create_agent")
     assert not span_has_content(span)
@@ -212,12 +212,14 @@ def test_keyword_wins_over_the_environment_for_modes(client: Any, monkeypatch: A
 
 
 @pytest.mark.parametrize("old", ["1.27.0", "1.36.2"])
-def test_without_event_support_event_only_records_nothing(old: str, client: Any, monkeypatch: Any,
+def test_without_event_support_event_only_records_nothing(make_otel: Callable[..., Otel], old: str, client: Any,
+                                                          monkeypatch: Any,
                                                           caplog: Any) -> None:
     """On an opentelemetry-api that cannot carry the events, event_only finds no place for content:
     none is read, none recorded, and only a debug line says so."""
     monkeypatch.setattr(content_sink, "api_version", old)
-    with caplog.at_level(logging.DEBUG, logger="otel_assistants"), instrumented(capture_content="event_only") as otel:
+    with (caplog.at_level(logging.DEBUG, logger="otel_assistants"),
+          closing(make_otel(capture_content="event_only")) as otel):
         assert otel.instrumentor.tracker is not None and not otel.instrumentor.tracker.capture.enabled
         drive_everything(client)
     assert_no_content(otel)
@@ -232,9 +234,9 @@ def test_which_releases_carry_events() -> None:
         False, False, True, True, True, False]
 
 
-def test_unsampled_spans_get_no_event(client: Any, monkeypatch: Any) -> None:
+def test_unsampled_spans_get_no_event(make_otel: Callable[..., Otel], client: Any, monkeypatch: Any) -> None:
     monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_off")  # read by the harness's TracerProvider
-    with instrumented(capture_content="span_and_event") as otel:
+    with closing(make_otel(capture_content="span_and_event")) as otel:
         client.beta.assistants.create(model="gpt-4o", instructions=SECRET)
         client.beta.threads.create_and_run_poll(assistant_id=client.beta.assistants.create(model="gpt-4o").id,
                                                 poll_interval_ms=1, thread={"messages": [
@@ -274,14 +276,15 @@ def test_content_stays_off_by_default(monkeypatch: Any) -> None:
 
 @pytest.mark.parametrize("source", ["environment", "keyword"])
 @pytest.mark.parametrize("value", ["spanonly", "events", "span-and-event", "2"])
-def test_an_invalid_value_warns_and_captures_nothing(value: str, source: str, client: Any, monkeypatch: Any,
+def test_an_invalid_value_warns_and_captures_nothing(make_otel: Callable[..., Otel], value: str, source: str,
+                                                     client: Any, monkeypatch: Any,
                                                      caplog: Any) -> None:
     settings: dict[str, Any] = {}
     if source == "environment":
         monkeypatch.setenv(ENV_CAPTURE_CONTENT, value)
     else:
         settings["capture_content"] = value
-    with caplog.at_level(logging.WARNING, logger="otel_assistants"), instrumented(**settings) as otel:
+    with caplog.at_level(logging.WARNING, logger="otel_assistants"), closing(make_otel(**settings)) as otel:
         drive_everything(client)
     named = ENV_CAPTURE_CONTENT if source == "environment" else "capture_content"
     warnings = [r.getMessage() for r in caplog.records if r.name == "otel_assistants.config"]
@@ -318,9 +321,9 @@ def test_opentelemetry_instrument_emits_events_through_the_global_logger_provide
             thread={{"messages": [{{"role": "user", "content": {SECRET!r}}}]}})
         open({str(tmp_path / "status")!r}, "w").write(run.status)
     """))
-    env = {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
-    env.update(OTEL_TRACES_EXPORTER="console", OTEL_METRICS_EXPORTER="none", OTEL_LOGS_EXPORTER="console",
-               OTEL_SERVICE_NAME="auto-app", PYTHONWARNINGS="ignore", **{ENV_CAPTURE_CONTENT: "event_only"})
+    env = clean_environment(dict(OTEL_TRACES_EXPORTER="console", OTEL_METRICS_EXPORTER="none",
+                                 OTEL_LOGS_EXPORTER="console", OTEL_SERVICE_NAME="auto-app", PYTHONWARNINGS="ignore",
+                                 **{ENV_CAPTURE_CONTENT: "event_only"}))
     bin_dir = Path(sys.executable).parent
     result = subprocess.run([str(bin_dir / "opentelemetry-instrument"), sys.executable, str(script)],
                             capture_output=True, text=True, env=env, timeout=120, check=False)

@@ -26,8 +26,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from .dashboards.support import missing
-from .demo_support import ELSEWHERE, OUTCOMES, RUN, RUN_ENDS, TOOL, clean_environment, demo, free_port
+from .demo_support import ELSEWHERE, OUTCOMES, RUN, RUN_ENDS, TOOL, demo, free_port
 from .otlp_receiver import Collector, Received, attributes
+from .support.processes import clean_environment
 
 # ---- what the terminal shows ----------------------------------------------------------------
 

@@ -21,14 +21,12 @@ import openai
 import pytest
 from openai import AssistantEventHandler
 
+from otel_assistants.attributes import FILE_SEARCH_CONTENT
 from otel_assistants.emulator import Emulator, ScenarioError, parse_scenario
 
-# The SDK flags every Assistants call as deprecated; that is noise here.
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+from .support.flows import TERMINAL
 
 REPO = Path(__file__).resolve().parents[1]
-TERMINAL = {"completed", "failed", "cancelled", "expired", "incomplete"}
-FILE_SEARCH_CONTENT = "step_details.tool_calls[*].file_search.results[*].content"
 WEATHER_TOOL = {
     "type": "function",
     "function": {"name": "lookup_weather", "parameters": {"type": "object", "properties": {}}},
@@ -42,7 +40,8 @@ def emulator() -> Iterator[Emulator]:
 
 
 @pytest.fixture
-def emu(emulator: Emulator) -> Emulator:
+def clean_emulator(emulator: Emulator) -> Emulator:
+    """The module's emulator with no default scenario and no requests recorded yet."""
     emulator.default_scenario = ""
     emulator.clear_requests()
     return emulator
@@ -56,13 +55,11 @@ def shared_client(emulator: Emulator) -> Iterator[openai.OpenAI]:
 
 
 @pytest.fixture
-def client(emu: Emulator, shared_client: openai.OpenAI) -> openai.OpenAI:
+def client(clean_emulator: Emulator, shared_client: openai.OpenAI) -> openai.OpenAI:
     return shared_client
 
 
-@pytest.fixture
-def assistant(client: openai.OpenAI) -> Any:
-    return client.beta.assistants.create(model="gpt-4o-mini", name="helper", tools=[WEATHER_TOOL])
+ASSISTANT = {"model": "gpt-4o-mini", "name": "helper", "tools": [WEATHER_TOOL]}
 
 
 @pytest.fixture
@@ -129,17 +126,17 @@ def test_scenario_grammar() -> None:
             parse_scenario(bad)
 
 
-def test_invalid_default_scenario_is_rejected_at_once(emu: Emulator) -> None:
+def test_invalid_default_scenario_is_rejected_at_once(clean_emulator: Emulator) -> None:
     with pytest.raises(ValueError, match="unknown scenario key"):
-        emu.default_scenario = "colour=red"
-    assert emu.default_scenario == ""
+        clean_emulator.default_scenario = "colour=red"
+    assert clean_emulator.default_scenario == ""
 
 
 # --- polled runs ----------------------------------------------------------------------------
 
 
 def test_create_and_poll_completes_with_usage_and_message(
-    emu: Emulator, client: openai.OpenAI, assistant: Any, thread: Any
+    clean_emulator: Emulator, client: openai.OpenAI, assistant: Any, thread: Any
 ) -> None:
     run = client.beta.threads.runs.create_and_poll(
         thread_id=thread.id, assistant_id=assistant.id, metadata=scenario("usage=30,12;text=Sunny.")
@@ -155,13 +152,13 @@ def test_create_and_poll_completes_with_usage_and_message(
     assert (message.role, message.assistant_id, message.status) == ("assistant", assistant.id, "completed")
     assert message.content[0].text.value == "Sunny."
     # polls=1: the create answers `queued` and the first retrieve answers the outcome.
-    assert len(requests_to(emu, "GET", r"/threads/[^/]+/runs/[^/]+")) == 1
+    assert len(requests_to(clean_emulator, "GET", r"/threads/[^/]+/runs/[^/]+")) == 1
     headers = client.beta.threads.runs.with_raw_response.retrieve(thread_id=thread.id, run_id=run.id).headers
     assert headers["openai-poll-after-ms"] == "1"
     assert headers["x-request-id"].startswith("req_")
 
 
-def test_polls_and_model_override(emu: Emulator, client: openai.OpenAI, assistant: Any, thread: Any) -> None:
+def test_polls_and_model_override(clean_emulator: Emulator, client: openai.OpenAI, assistant: Any, thread: Any) -> None:
     run = client.beta.threads.runs.create(
         thread_id=thread.id, assistant_id=assistant.id, model="gpt-4.1", metadata=scenario("polls=3")
     )
@@ -170,8 +167,8 @@ def test_polls_and_model_override(emu: Emulator, client: openai.OpenAI, assistan
     assert statuses == ["in_progress", "in_progress", "completed"]
 
 
-def test_assistant_and_default_scenarios(emu: Emulator, client: openai.OpenAI, thread: Any) -> None:
-    emu.default_scenario = "outcome=failed"
+def test_assistant_and_default_scenarios(clean_emulator: Emulator, client: openai.OpenAI, thread: Any) -> None:
+    clean_emulator.default_scenario = "outcome=failed"
     plain = client.beta.assistants.create(model="gpt-4o")
     scripted = client.beta.assistants.create(model="gpt-4o", metadata=scenario("outcome=expired"))
     run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=plain.id)
@@ -183,7 +180,7 @@ def test_assistant_and_default_scenarios(emu: Emulator, client: openai.OpenAI, t
     assert run.status == "completed"
 
 
-def test_tool_rounds_round_trip(emu: Emulator, client: openai.OpenAI, assistant: Any, thread: Any) -> None:
+def test_tool_rounds_round_trip(clean_emulator: Emulator, client: openai.OpenAI, assistant: Any, thread: Any) -> None:
     run = client.beta.threads.runs.create_and_poll(
         thread_id=thread.id, assistant_id=assistant.id, metadata=scenario("tools=2;rounds=2;polls=2")
     )
@@ -269,7 +266,7 @@ def test_run_expires_when_left_waiting(client: openai.OpenAI, assistant: Any, th
     assert step.status == "expired"
 
 
-def test_cancel_held_run(emu: Emulator, client: openai.OpenAI, assistant: Any, thread: Any) -> None:
+def test_cancel_held_run(clean_emulator: Emulator, client: openai.OpenAI, assistant: Any, thread: Any) -> None:
     run = client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id, metadata=scenario("hold=1"))
     for _ in range(3):
         assert client.beta.threads.runs.retrieve(thread_id=thread.id, run_id=run.id).status == "in_progress"
@@ -319,7 +316,7 @@ def test_second_active_run_is_rejected(client: openai.OpenAI, assistant: Any, th
     assert client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id).status == "queued"
 
 
-def test_http_status_on_create(emu: Emulator, client: openai.OpenAI, assistant: Any, thread: Any) -> None:
+def test_http_status_on_create(clean_emulator: Emulator, client: openai.OpenAI, assistant: Any, thread: Any) -> None:
     no_retries = client.with_options(max_retries=0)
     with pytest.raises(openai.InternalServerError) as caught:
         no_retries.beta.threads.runs.create(
@@ -333,17 +330,18 @@ def test_http_status_on_create(emu: Emulator, client: openai.OpenAI, assistant: 
         client.with_options(max_retries=1).beta.threads.runs.create(
             thread_id=thread.id, assistant_id=assistant.id, metadata=scenario("http_status=429")
         )
-    statuses = [r.status for r in emu.requests if r.method == "POST" and r.path.endswith("/runs")]
+    statuses = [r.status for r in clean_emulator.requests if r.method == "POST" and r.path.endswith("/runs")]
     assert statuses == [500, 404, 429, 429]
     assert client.beta.threads.runs.list(thread_id=thread.id).data == []
 
 
-def test_poll_errors_are_retried_by_the_sdk(emu: Emulator, client: openai.OpenAI, assistant: Any, thread: Any) -> None:
+def test_poll_errors_are_retried_by_the_sdk(clean_emulator: Emulator, client: openai.OpenAI, assistant: Any,
+                                            thread: Any) -> None:
     run = client.beta.threads.runs.create_and_poll(
         thread_id=thread.id, assistant_id=assistant.id, metadata=scenario("poll_errors=2;polls=2")
     )
     assert run.status == "completed"
-    statuses = [r.status for r in requests_to(emu, "GET", rf"/threads/{thread.id}/runs/{run.id}")]
+    statuses = [r.status for r in requests_to(clean_emulator, "GET", rf"/threads/{thread.id}/runs/{run.id}")]
     assert statuses == [500, 500, 200, 200]
 
 
@@ -381,10 +379,10 @@ def test_run_steps_with_builtin_tools(client: openai.OpenAI, assistant: Any, thr
     assert interpreter.input and interpreter.outputs[0].type == "logs"
 
 
-def test_message_auto_pagination(emu: Emulator, client: openai.OpenAI, thread: Any) -> None:
+def test_message_auto_pagination(clean_emulator: Emulator, client: openai.OpenAI, thread: Any) -> None:
     for index in range(44):
         client.beta.threads.messages.create(thread_id=thread.id, role="user", content=f"message {index}")
-    emu.clear_requests()
+    clean_emulator.clear_requests()
     first = client.beta.threads.messages.list(thread_id=thread.id, limit=20)
     assert len(first.data) == 20 and first.has_more
     contents = [message.content[0].text.value for message in first]
@@ -392,7 +390,7 @@ def test_message_auto_pagination(emu: Emulator, client: openai.OpenAI, thread: A
     assert contents[0] == "message 43"  # newest first
     assert contents[-1] == "What's the weather?"
     assert len(set(contents)) == 45
-    pages = requests_to(emu, "GET", rf"/threads/{thread.id}/messages")
+    pages = requests_to(clean_emulator, "GET", rf"/threads/{thread.id}/messages")
     assert len(pages) >= 3  # old SDKs also fetch a final empty page
     ascending = client.beta.threads.messages.list(thread_id=thread.id, limit=5, order="asc")
     page = client.beta.threads.messages.list(thread_id=thread.id, limit=2, order="asc", before=ascending.data[3].id)
@@ -543,8 +541,8 @@ def test_streamed_state_matches_a_concurrent_reader(client: openai.OpenAI, assis
     assert handler.current_run.status == "completed"
 
 
-async def test_async_client(emu: Emulator, assistant: Any) -> None:
-    client = openai.AsyncOpenAI(base_url=emu.base_url, api_key="test")
+async def test_async_client(clean_emulator: Emulator, assistant: Any) -> None:
+    client = openai.AsyncOpenAI(base_url=clean_emulator.base_url, api_key="test")
     run = await client.beta.threads.create_and_run_poll(
         assistant_id=assistant.id,
         thread={"messages": [{"role": "user", "content": "Hi"}]},
@@ -563,15 +561,16 @@ async def test_async_client(emu: Emulator, assistant: Any) -> None:
 # --- other clients and resources --------------------------------------------------------------
 
 
-def test_azure_client(emu: Emulator, closing: Any) -> None:
-    client = closing(openai.AzureOpenAI(azure_endpoint=emu.url, api_version="2024-05-01-preview", api_key="x"))
+def test_azure_client(clean_emulator: Emulator, closing: Any) -> None:
+    client = closing(openai.AzureOpenAI(azure_endpoint=clean_emulator.url, api_version="2024-05-01-preview",
+                                        api_key="x"))
     assistant = client.beta.assistants.create(model="my-deployment")
     run = client.beta.threads.create_and_run_poll(
         assistant_id=assistant.id, thread={"messages": [{"role": "user", "content": "Hi"}]}
     )
     assert (run.status, run.model) == ("completed", "my-deployment")
-    assert [r.path for r in emu.requests][:2] == ["/assistants", "/threads/runs"]
-    assert all(r.status == 200 for r in emu.requests)
+    assert [r.path for r in clean_emulator.requests][:2] == ["/assistants", "/threads/runs"]
+    assert all(r.status == 200 for r in clean_emulator.requests)
 
 
 def test_vector_store_and_file_upload(client: openai.OpenAI, thread: Any) -> None:
@@ -610,7 +609,7 @@ def test_vector_store_and_file_upload(client: openai.OpenAI, thread: Any) -> Non
     assert uploaded.id not in {f.id for f in client.files.list()}
 
 
-def test_objects_crud(emu: Emulator, client: openai.OpenAI) -> None:
+def test_objects_crud(clean_emulator: Emulator, client: openai.OpenAI) -> None:
     assistant = client.beta.assistants.create(model="gpt-4o", name="a")
     updated = client.beta.assistants.update(assistant.id, name="b", metadata={"team": "x"})
     assert (updated.name, updated.metadata) == ("b", {"team": "x"})
@@ -622,7 +621,7 @@ def test_objects_crud(emu: Emulator, client: openai.OpenAI) -> None:
     if hasattr(client.beta.threads.messages, "delete"):
         assert client.beta.threads.messages.delete(thread_id=thread.id, message_id=message.id).deleted
     else:  # openai 1.21 has no messages.delete
-        assert raw_request(emu, "DELETE", f"/v1/threads/{thread.id}/messages/{message.id}")[1]["deleted"]
+        assert raw_request(clean_emulator, "DELETE", f"/v1/threads/{thread.id}/messages/{message.id}")[1]["deleted"]
     assert client.beta.threads.messages.list(thread_id=thread.id).data == []
     assert client.beta.threads.delete(thread.id).deleted
     assert client.beta.assistants.delete(assistant.id).deleted
@@ -633,28 +632,28 @@ def test_objects_crud(emu: Emulator, client: openai.OpenAI) -> None:
 # --- HTTP details and lifecycle ---------------------------------------------------------------
 
 
-def test_http_errors_and_control_endpoints(emu: Emulator, client: openai.OpenAI) -> None:
-    status, body = raw_request(emu, "GET", "/v1/nothing/here")
+def test_http_errors_and_control_endpoints(clean_emulator: Emulator, client: openai.OpenAI) -> None:
+    status, body = raw_request(clean_emulator, "GET", "/v1/nothing/here")
     assert status == 404
     assert set(body["error"]) == {"message", "type", "param", "code"}
-    status, body = raw_request(emu, "POST", "/v1/threads", b"{not json")
+    status, body = raw_request(clean_emulator, "POST", "/v1/threads", b"{not json")
     assert (status, body["error"]["type"]) == (400, "invalid_request_error")
     client.beta.threads.create()
-    status, body = raw_request(emu, "GET", "/_emulator/requests")
+    status, body = raw_request(clean_emulator, "GET", "/_emulator/requests")
     assert status == 200
     assert [(r["method"], r["path"], r["status"], r["stream"]) for r in body] == [
         ("GET", "/nothing/here", 404, False),
         ("POST", "/threads", 400, False),
         ("POST", "/threads", 200, False),
     ]
-    assert raw_request(emu, "POST", "/_emulator/reset")[0] == 200
-    assert emu.requests == []
+    assert raw_request(clean_emulator, "POST", "/_emulator/reset")[0] == 200
+    assert clean_emulator.requests == []
     assert client.beta.assistants.list().data == []
 
 
-def test_keep_alive_across_json_and_streams(emu: Emulator, client: openai.OpenAI, assistant: Any) -> None:
+def test_keep_alive_across_json_and_streams(clean_emulator: Emulator, client: openai.OpenAI, assistant: Any) -> None:
     thread_ids = []
-    connection = http.client.HTTPConnection(emu.host, emu.port, timeout=5)
+    connection = http.client.HTTPConnection(clean_emulator.host, clean_emulator.port, timeout=5)
     try:
         for stream in (False, True, False):
             body = json.dumps({"assistant_id": assistant.id, "stream": stream})

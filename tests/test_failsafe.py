@@ -4,6 +4,7 @@ instrumentation itself fails."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import openai
@@ -14,10 +15,8 @@ from otel_assistants.interceptor import Interceptor
 from otel_assistants.operations import CreateRun, RetrieveRun, SubmitToolOutputs
 from otel_assistants.tracker import RunTracker
 
-from .flows import ASYNC_FLOWS, SYNC_FLOWS, create_and_poll
-from .harness import Otel
-
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+from .support.flows import ASYNC_FLOWS, SYNC_FLOWS, create_and_poll
+from .support.telemetry import Otel
 
 VOLATILE = {"id", "thread_id", "created_at", "started_at", "completed_at", "expires_at", "failed_at",
             "cancelled_at", "assistant_id"}
@@ -54,9 +53,9 @@ def run_all_surfaces(client: Any) -> list[Any]:
     return seen
 
 
-def test_results_identical_with_and_without_instrumentation(client: Any) -> None:
+def test_results_identical_with_and_without_instrumentation(make_otel: Callable[..., Otel], client: Any) -> None:
     plain = run_all_surfaces(client)
-    otel = Otel()
+    otel = make_otel()
     try:
         instrumented = run_all_surfaces(client)
     finally:
@@ -65,7 +64,7 @@ def test_results_identical_with_and_without_instrumentation(client: Any) -> None
     assert len(otel.run_spans()) == 7
 
 
-async def test_async_results_identical(aclient: Any) -> None:
+async def test_async_results_identical(make_otel: Callable[..., Otel], aclient: Any) -> None:
     async def surfaces() -> list[Any]:
         assistant = await aclient.beta.assistants.create(model="gpt-4o", name="same")
         seen = []
@@ -75,7 +74,7 @@ async def test_async_results_identical(aclient: Any) -> None:
         return seen
 
     plain = await surfaces()
-    otel = Otel()
+    otel = make_otel()
     try:
         instrumented = await surfaces()
     finally:
@@ -105,9 +104,10 @@ def explode(*args: Any, **kwargs: Any) -> Any:
     (RunTracker, "fail"),
     (RunTracker, "_finish"),
 ], ids=lambda t: f"{t[0].__name__}.{t[1]}")
-def test_internal_error_never_reaches_the_app(target: tuple[type, str], client: Any, monkeypatch: Any) -> None:
+def test_internal_error_never_reaches_the_app(make_otel: Callable[..., Otel], target: tuple[type, str], client: Any,
+                                              monkeypatch: Any) -> None:
     assistant = client.beta.assistants.create(model="gpt-4o", name="fragile")
-    otel = Otel()
+    otel = make_otel()
     monkeypatch.setattr(*target, explode)
     try:
         for scenario, status in (("tools=1", "completed"), ("outcome=failed", "failed"), ("polls=2", "completed")):
@@ -121,9 +121,10 @@ def test_internal_error_never_reaches_the_app(target: tuple[type, str], client: 
         otel.close()
 
 
-async def test_internal_error_never_reaches_the_async_app(aclient: Any, monkeypatch: Any) -> None:
+async def test_internal_error_never_reaches_the_async_app(make_otel: Callable[..., Otel], aclient: Any,
+                                                          monkeypatch: Any) -> None:
     assistant = await aclient.beta.assistants.create(model="gpt-4o", name="fragile")
-    otel = Otel()
+    otel = make_otel()
     monkeypatch.setattr(RunTracker, "_seen", explode)
     monkeypatch.setattr(Interceptor, "open_operation", explode)
     try:
@@ -136,9 +137,10 @@ async def test_internal_error_never_reaches_the_async_app(aclient: Any, monkeypa
         otel.close()
 
 
-def test_internal_error_is_logged_once(client: Any, monkeypatch: Any, caplog: Any) -> None:
+def test_internal_error_is_logged_once(make_otel: Callable[..., Otel], client: Any, monkeypatch: Any,
+                                       caplog: Any) -> None:
     assistant = client.beta.assistants.create(model="gpt-4o", name="fragile")
-    otel = Otel()
+    otel = make_otel()
     monkeypatch.setattr(Interceptor, "_observe", explode)
     monkeypatch.setattr(failsafe, "_reported", set())
     try:

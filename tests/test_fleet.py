@@ -5,7 +5,6 @@ record, summed over all of them, must match the emulator's own account of the ru
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections import Counter
@@ -16,10 +15,10 @@ import openai
 import pytest
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+from .support.flows import WEATHER_TOOL
+from .support.processes import clean_environment, run_script
 
 ROOT = Path(__file__).resolve().parents[1]
-WEATHER = {"type": "function", "function": {"name": "get_weather"}}
 # Completed, tool-calling (one and two rounds), failed, with its own usage, incomplete, expiring; 20
 # answers before each stop outlast the pollers' first sightings.
 SCENARIOS = [f"{scenario};polls=20" for scenario in (
@@ -36,9 +35,8 @@ class Process:
         self.out = tmp / f"{name}.json"
         command = [sys.executable, "-m", "tests.fleet_app", role, "--base-url", base_url, "--out", str(self.out),
                    *(f"--setting={setting}" for setting in settings), *args]
-        env = {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
-        self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, text=True)
+        self.process = subprocess.Popen(command, cwd=ROOT, env=clean_environment(), stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def line(self) -> str:
         assert self.process.stdout is not None
@@ -70,9 +68,7 @@ def spans(record: dict[str, Any], operation: str) -> list[dict[str, Any]]:
     return [span for span in record["spans"] if span["attributes"].get("gen_ai.operation.name") == operation]
 
 
-@pytest.fixture
-def assistant(client: openai.OpenAI) -> Any:
-    return client.beta.assistants.create(model="gpt-4o", name="fleet", tools=[WEATHER])
+ASSISTANT = {"model": "gpt-4o", "name": "fleet", "tools": [WEATHER_TOOL]}
 
 
 def truth(client: openai.OpenAI, runs: list[dict[str, str]]) -> dict[str, Any]:
@@ -270,11 +266,7 @@ os.waitpid(child, 0)
 
 
 def test_a_forked_child_leaves_the_parents_runs_to_the_parent(emulator: Any, tmp_path: Path) -> None:
-    script = tmp_path / "forking.py"
-    script.write_text(FORKING)
-    env = {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
-    done = subprocess.run([sys.executable, str(script), emulator.base_url], capture_output=True, text=True,
-                          env=env, timeout=120, check=False)
+    done = run_script(tmp_path / "forking.py", FORKING, emulator.base_url)
     assert done.returncode == 0, done.stderr
     told = {entry["who"]: entry for entry in map(json.loads, done.stdout.splitlines())}
     assert told["parent"]["runs"] == ["invoke_agent forker"]

@@ -7,19 +7,17 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 import openai._base_client as base_client
-import pytest
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from otel_assistants import AssistantsInstrumentor
 
-from .harness import Otel
-
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+from .support.telemetry import Otel
 
 ORIGINAL_SYNC = base_client.SyncAPIClient.request
 ORIGINAL_ASYNC = base_client.AsyncAPIClient.request
@@ -41,8 +39,8 @@ def test_instruments_extra_names_the_supported_range() -> None:
     assert AssistantsInstrumentor().instrumentation_dependencies() == ("openai >= 1.21.0, < 4",)
 
 
-def test_instrument_is_idempotent(client: Any) -> None:
-    otel = Otel()
+def test_instrument_is_idempotent(make_otel: Callable[..., Otel], client: Any) -> None:
+    otel = make_otel()
     try:
         otel.instrumentor.instrument(tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider)
         complete_one_run(client)
@@ -52,8 +50,8 @@ def test_instrument_is_idempotent(client: Any) -> None:
         otel.close()
 
 
-def test_uninstrument_restores_the_sdk_exactly(client: Any) -> None:
-    otel = Otel()
+def test_uninstrument_restores_the_sdk_exactly(make_otel: Callable[..., Otel], client: Any) -> None:
+    otel = make_otel()
     assert base_client.SyncAPIClient.__dict__["request"].__wrapped__ is ORIGINAL_SYNC
     assert base_client.AsyncAPIClient.__dict__["request"].__wrapped__ is ORIGINAL_ASYNC
     otel.close()
@@ -65,9 +63,9 @@ def test_uninstrument_restores_the_sdk_exactly(client: Any) -> None:
     assert "shutdown" not in vars(otel.tracer_provider)
 
 
-def test_instrument_again_after_uninstrument(client: Any) -> None:
-    Otel().close()
-    otel = Otel()
+def test_instrument_again_after_uninstrument(make_otel: Callable[..., Otel], client: Any) -> None:
+    make_otel().close()
+    otel = make_otel()
     try:
         complete_one_run(client)
         assert len(otel.run_spans()) == 1
@@ -82,9 +80,9 @@ def test_suppress_instrumentation(otel: Otel, client: Any) -> None:
     assert otel.points("openai.assistants.runs") == []
 
 
-def test_disabled_by_environment(client: Any, monkeypatch: Any) -> None:
+def test_disabled_by_environment(make_otel: Callable[..., Otel], client: Any, monkeypatch: Any) -> None:
     monkeypatch.setenv("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "redis, openai_assistants")
-    otel = Otel()
+    otel = make_otel()
     try:
         complete_one_run(client)
         assert otel.spans() == []

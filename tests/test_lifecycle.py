@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -13,21 +14,17 @@ from opentelemetry.trace import StatusCode
 
 from otel_assistants.tracker import RunState
 
-from .flows import outputs_for
-from .harness import Otel
+from .support.flows import outputs_for
+from .support.processes import run_script
+from .support.telemetry import Otel
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-
-@pytest.fixture
-def assistant(client: Any) -> Any:
-    return client.beta.assistants.create(model="gpt-4o", name="lifecycle",
-                                         tools=[{"type": "function", "function": {"name": "lookup"}}])
+ASSISTANT = {"model": "gpt-4o", "name": "lifecycle", "tools": [{"type": "function", "function": {"name": "lookup"}}]}
 
 
-def test_run_still_active_at_shutdown_is_looked_up_then_abandoned(client: Any, emulator: Any,
+def test_run_still_active_at_shutdown_is_looked_up_then_abandoned(make_otel: Callable[..., Otel], client: Any,
+                                                                  emulator: Any,
                                                                     assistant: Any) -> None:
-    otel = Otel()
+    otel = make_otel()
     try:
         thread = client.beta.threads.create()
         run = client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id,
@@ -47,8 +44,9 @@ def test_run_still_active_at_shutdown_is_looked_up_then_abandoned(client: Any, e
         otel.close()
 
 
-def test_run_that_ended_unseen_is_reported_at_shutdown_with_its_truth(client: Any, assistant: Any) -> None:
-    otel = Otel()
+def test_run_that_ended_unseen_is_reported_at_shutdown_with_its_truth(make_otel: Callable[..., Otel], client: Any,
+                                                                      assistant: Any) -> None:
+    otel = make_otel()
     try:
         thread = client.beta.threads.create()
         run = client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id,
@@ -69,8 +67,9 @@ def test_run_that_ended_unseen_is_reported_at_shutdown_with_its_truth(client: An
         otel.close()
 
 
-def test_run_past_its_expiry_is_abandoned_on_later_activity(client: Any, assistant: Any) -> None:
-    otel = Otel()
+def test_run_past_its_expiry_is_abandoned_on_later_activity(make_otel: Callable[..., Otel], client: Any,
+                                                            assistant: Any) -> None:
+    otel = make_otel()
     try:
         thread = client.beta.threads.create()
         run = client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant.id,
@@ -98,8 +97,8 @@ def test_expiry_deadline_follows_expires_at(client: Any, assistant: Any, otel: O
     client.beta.threads.runs.cancel(run.id, thread_id=thread.id)
 
 
-def test_tracked_runs_are_bounded(client: Any, assistant: Any) -> None:
-    otel = Otel(max_tracked_runs=5)
+def test_tracked_runs_are_bounded(make_otel: Callable[..., Otel], client: Any, assistant: Any) -> None:
+    otel = make_otel(max_tracked_runs=5)
     try:
         for _ in range(20):
             thread = client.beta.threads.create()
@@ -120,8 +119,8 @@ def live(kind: type) -> int:
     return sum(1 for obj in gc.get_objects() if issubclass(type(obj), kind))
 
 
-def test_memory_stays_bounded_with_many_open_runs(client: Any, assistant: Any) -> None:
-    otel = Otel(max_tracked_runs=50)
+def test_memory_stays_bounded_with_many_open_runs(make_otel: Callable[..., Otel], client: Any, assistant: Any) -> None:
+    otel = make_otel(max_tracked_runs=50)
     try:
         for _ in range(300):  # each on a new thread, never polled again: 250 get evicted
             client.beta.threads.create_and_run(assistant_id=assistant.id, metadata={"scenario": "hold=1"})
@@ -240,15 +239,8 @@ if sys.argv[2] == "shutdown":
 @pytest.mark.parametrize("ending", ["shutdown", "exit"])
 def test_provider_set_after_instrument_still_gets_open_runs(emulator: Any, tmp_path: Any, ending: str) -> None:
     import json
-    import os
-    import subprocess
-    import sys
 
-    script = tmp_path / "app.py"
-    script.write_text(PROVIDER_SET_LATER)
-    env = {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
-    result = subprocess.run([sys.executable, str(script), emulator.base_url, ending], capture_output=True,
-                            text=True, env=env, timeout=120, check=False)
+    result = run_script(tmp_path / "app.py", PROVIDER_SET_LATER, emulator.base_url, ending)
     assert result.returncode == 0, result.stderr
     assert "already shutdown" not in result.stderr
     exported = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]

@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import subprocess
-import sys
+from collections.abc import Callable
 from typing import Any
 
-import pytest
-
-from .flows import create_and_poll
-from .harness import Otel
-
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+from .support.flows import create_and_poll
+from .support.processes import run_script
+from .support.telemetry import Otel
 
 DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 1200)
 TOKEN_BUCKETS = tuple(4**i for i in range(14))
@@ -132,10 +127,10 @@ def test_server_strings_in_metrics_are_capped(otel: Otel, client: Any) -> None:
     assert {s.attributes["error.type"] for s in otel.run_spans()} == {f"code_{i}" for i in range(55)}
 
 
-def test_run_counts_go_on_when_instrumented_again(client: Any) -> None:
+def test_run_counts_go_on_when_instrumented_again(make_otel: Callable[..., Otel], client: Any) -> None:
     """The run counter and the active-runs count are read from the instrumentation at collection;
     instrumenting again on the same providers carries on from the same counts."""
-    otel = Otel()
+    otel = make_otel()
     try:
         assistant = client.beta.assistants.create(model="gpt-4o", name="again")
         create_and_poll(client, assistant.id, client.beta.threads.create().id, "polls=1")
@@ -184,11 +179,7 @@ print(json.dumps(points))
 
 
 def test_run_counts_through_the_global_meter_provider(emulator: Any, tmp_path: Any) -> None:
-    script = tmp_path / "app.py"
-    script.write_text(GLOBAL_METERS)
-    env = {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
-    result = subprocess.run([sys.executable, str(script), emulator.base_url], capture_output=True, text=True,
-                            env=env, timeout=120, check=False)
+    result = run_script(tmp_path / "app.py", GLOBAL_METERS, emulator.base_url)
     assert result.returncode == 0, result.stderr
     points = json.loads(result.stdout.strip().splitlines()[-1])
     completed = {"openai.assistants.run.status": "completed", "gen_ai.response.model": "gpt-4o",

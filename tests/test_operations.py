@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import openai
@@ -9,9 +10,7 @@ import pytest
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.trace import SpanKind, StatusCode
 
-from .harness import Otel
-
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+from .support.telemetry import Otel
 
 API_VERSION = "2024-05-01-preview"
 
@@ -106,9 +105,9 @@ async def test_azure_clients(api: str, otel: Otel, emulator: Any) -> None:
     assert [p.attributes["gen_ai.provider.name"] for p in runs] == ["azure.ai.openai"]
 
 
-def test_adopted_run_created_elsewhere_starts_at_its_server_time(client: Any) -> None:
+def test_adopted_run_created_elsewhere_starts_at_its_server_time(make_otel: Callable[..., Otel], client: Any) -> None:
     """``adopt_runs``: a run created by uninstrumented code is owned by the process that meets it."""
-    otel = Otel(adopt_runs=True)
+    otel = make_otel(adopt_runs=True)
     try:
         assistant = client.beta.assistants.create(model="gpt-4o", name="elsewhere")
         thread = client.beta.threads.create()

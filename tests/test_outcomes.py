@@ -8,15 +8,10 @@ import openai
 import pytest
 from opentelemetry.trace import StatusCode
 
-from .flows import TERMINAL, create_and_poll
-from .harness import Otel
+from .support.flows import TERMINAL, create_and_poll
+from .support.telemetry import Otel
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-
-@pytest.fixture
-def assistant(client: Any) -> Any:
-    return client.beta.assistants.create(model="gpt-4o-mini", name="outcomes")
+ASSISTANT = {"model": "gpt-4o-mini", "name": "outcomes"}
 
 
 def outcome_points(otel: Otel) -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@ sharing runs: tests/test_fleet.py.)"""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import openai
@@ -13,17 +14,10 @@ import pytest
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.trace import SpanKind, StatusCode
 
-from .flows import outputs_for
-from .harness import Otel
+from .support.flows import WEATHER_TOOL, outputs_for
+from .support.telemetry import Otel
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-WEATHER = {"type": "function", "function": {"name": "get_weather"}}
-
-
-@pytest.fixture
-def assistant(client: Any) -> Any:
-    return client.beta.assistants.create(model="gpt-4o", name="owned", tools=[WEATHER])
+ASSISTANT = {"model": "gpt-4o", "name": "owned", "tools": [WEATHER_TOOL]}
 
 
 def created_elsewhere(client: Any, assistant: Any, scenario: str) -> Any:
@@ -68,8 +62,9 @@ def test_an_observed_failure_is_told_on_the_await_run_span(otel: Otel, client: A
     assert otel.points("openai.assistants.runs") == []
 
 
-def test_an_observer_that_does_not_see_the_end_closes_at_its_last_sight_unerring(client: Any, assistant: Any) -> None:
-    otel = Otel()
+def test_an_observer_that_does_not_see_the_end_closes_at_its_last_sight_unerring(make_otel: Callable[..., Otel],
+                                                                                 client: Any, assistant: Any) -> None:
+    otel = make_otel()
     try:
         run = created_elsewhere(client, assistant, "hold=1")
         seen = client.beta.threads.runs.retrieve(run.id, thread_id=run.thread_id)
@@ -172,8 +167,8 @@ def test_an_observer_that_submits_records_the_calls_it_answered(otel: Otel, clie
     assert otel.total("openai.assistants.tool_call.duration", {"gen_ai.tool.name": "get_weather"}) == 1
 
 
-def test_adopt_runs_owns_a_run_met_unended(client: Any, assistant: Any) -> None:
-    otel = Otel(adopt_runs=True)
+def test_adopt_runs_owns_a_run_met_unended(make_otel: Callable[..., Otel], client: Any, assistant: Any) -> None:
+    otel = make_otel(adopt_runs=True)
     try:
         run = created_elsewhere(client, assistant, "polls=2")
         client.beta.threads.runs.poll(run.id, thread_id=run.thread_id, poll_interval_ms=1)
@@ -198,8 +193,9 @@ def traceparent_of(span: Any) -> str:
     return f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
 
 
-def test_propagate_context_writes_the_run_spans_traceparent(client: Any, assistant: Any) -> None:
-    otel = Otel(propagate_context=True)
+def test_propagate_context_writes_the_run_spans_traceparent(make_otel: Callable[..., Otel], client: Any,
+                                                            assistant: Any) -> None:
+    otel = make_otel(propagate_context=True)
     try:
         metadata = {"scenario": "polls=1", "team": "support"}
         run = client.beta.threads.runs.create_and_poll(thread_id=client.beta.threads.create().id,
@@ -216,9 +212,10 @@ def test_propagate_context_writes_the_run_spans_traceparent(client: Any, assista
     {f"k{i}": "v" for i in range(16)},  # the API's limit: no room
     {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},  # the app's own
 ], ids=["full", "taken"])
-def test_propagate_context_leaves_metadata_without_room_alone(metadata: dict[str, str], client: Any,
+def test_propagate_context_leaves_metadata_without_room_alone(make_otel: Callable[..., Otel], metadata: dict[str,
+                                                              str], client: Any,
                                                               assistant: Any) -> None:
-    otel = Otel(propagate_context=True)
+    otel = make_otel(propagate_context=True)
     try:
         run = client.beta.threads.runs.create(thread_id=client.beta.threads.create().id, assistant_id=assistant.id,
                                               metadata=metadata)

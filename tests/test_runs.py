@@ -7,10 +7,8 @@ from typing import Any
 import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
-from .flows import ASYNC_FLOWS, SYNC_FLOWS
-from .harness import Otel
-
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+from .support.flows import ASYNC_FLOWS, SYNC_FLOWS, WEATHER_TOOL
+from .support.telemetry import Otel
 
 
 def retrieves_of(emulator: Any, thread_id: str, run_id: str) -> int:
@@ -46,10 +44,7 @@ def assert_completed_run(otel: Otel, emulator: Any, run: Any, assistant: Any) ->
     assert not otel.spans("retrieve_run"), "polls get no span of their own"
 
 
-@pytest.fixture
-def assistant(client: Any) -> Any:
-    return client.beta.assistants.create(model="gpt-4o", name="weather-bot",
-                                         tools=[{"type": "function", "function": {"name": "get_weather"}}])
+ASSISTANT = {"model": "gpt-4o", "name": "weather-bot", "tools": [WEATHER_TOOL]}
 
 
 @pytest.mark.parametrize("flow", SYNC_FLOWS, ids=lambda f: f.__name__)

@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
-from .flows import create_and_poll
-from .harness import Otel
+from .support.flows import WEATHER_TOOL, create_and_poll
+from .support.telemetry import Otel
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-
-WEATHER_TOOL = {"type": "function", "function": {"name": "get_weather"}}
-
-
-@pytest.fixture
-def assistant(client: Any) -> Any:
-    """Its runs may use code_interpreter: their steps can say more than the run's other spans."""
-    return client.beta.assistants.create(model="gpt-4o", name="stepper",
-                                         tools=[WEATHER_TOOL, {"type": "code_interpreter"}])
+# Its runs may use code_interpreter: their steps can say more than the run's other spans.
+ASSISTANT = {"model": "gpt-4o", "name": "stepper", "tools": [WEATHER_TOOL, {"type": "code_interpreter"}]}
 
 
 @pytest.fixture
@@ -157,8 +149,9 @@ def test_failed_step(otel: Otel, client: Any, assistant: Any) -> None:
     assert failed[0].status.status_code is StatusCode.ERROR
 
 
-def test_off_makes_no_step_spans_and_no_request(client: Any, emulator: Any, assistant: Any) -> None:
-    otel = Otel(run_steps="off")
+def test_off_makes_no_step_spans_and_no_request(make_otel: Callable[..., Otel], client: Any, emulator: Any,
+                                                assistant: Any) -> None:
+    otel = make_otel(run_steps="off")
     try:
         emulator.clear_requests()
         run = create_and_poll(client, assistant.id, client.beta.threads.create().id, "tools=1")
@@ -171,8 +164,9 @@ def test_off_makes_no_step_spans_and_no_request(client: Any, emulator: Any, assi
         otel.close()
 
 
-def test_observed_uses_only_what_the_app_fetches(client: Any, emulator: Any, assistant: Any) -> None:
-    otel = Otel(run_steps="observed")
+def test_observed_uses_only_what_the_app_fetches(make_otel: Callable[..., Otel], client: Any, emulator: Any,
+                                                 assistant: Any) -> None:
+    otel = make_otel(run_steps="observed")
     try:
         emulator.clear_requests()
         run = create_and_poll(client, assistant.id, client.beta.threads.create().id, "tools=1")

@@ -25,12 +25,13 @@ from otel_assistants import streams
 from otel_assistants.spans import error_type_of
 from otel_assistants.tracker import RunState, RunTracker
 
-from .flows import (
+from .support.flows import (
     ASYNC_STREAM_STARTERS,
     ASYNC_STREAM_SUBMITTERS,
     QUESTION,
     SYNC_STREAM_STARTERS,
     SYNC_STREAM_SUBMITTERS,
+    WEATHER_TOOL,
     async_create_and_run_stream,
     async_create_stream_true,
     async_raw_response_stream,
@@ -49,11 +50,10 @@ from .flows import (
     streaming_response,
     submit_stream,
 )
-from .harness import Otel
+from .support.telemetry import Otel
 from .test_steps import server_steps, step_requests
 
 pytestmark = [
-    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
     # A ResourceWarning raised inside a finalizer becomes an unraisable exception, which fails the test.
     pytest.mark.filterwarnings("error::ResourceWarning"),
 ]
@@ -114,10 +114,13 @@ def client(emulator: Any) -> Iterator[openai.OpenAI]:
         yield sync_client
 
 
+ASSISTANT = {"model": "gpt-4o", "name": "streamer", "tools": [WEATHER_TOOL]}
+
+
 @pytest.fixture(scope="module")
 def assistant(client: Any) -> Any:
-    return client.beta.assistants.create(model="gpt-4o", name="streamer",
-                                         tools=[{"type": "function", "function": {"name": "get_weather"}}])
+    """The shared fixture's assistant, once per module: transport_error needs it at module scope."""
+    return client.beta.assistants.create(**ASSISTANT)
 
 
 @pytest.fixture(scope="module")
@@ -476,8 +479,9 @@ def assert_stream_then_polled(otel: Otel, emulator: Any, run: Any) -> None:
 
 
 @pytest.mark.parametrize("run_steps", ["fetch", "observed"])
-def test_stream_then_polled_to_the_end(run_steps: str, client: Any, assistant: Any, emulator: Any) -> None:
-    otel = Otel(run_steps=run_steps)
+def test_stream_then_polled_to_the_end(make_otel: Callable[..., Otel], run_steps: str, client: Any, assistant: Any,
+                                       emulator: Any) -> None:
+    otel = make_otel(run_steps=run_steps)
     try:
         run = stream_until_done(client, assistant.id, client.beta.threads.create().id, "tools=1")
         assert run.status == "requires_action"
@@ -489,9 +493,10 @@ def test_stream_then_polled_to_the_end(run_steps: str, client: Any, assistant: A
 
 
 @pytest.mark.parametrize("run_steps", ["fetch", "observed"])
-async def test_async_stream_then_polled_to_the_end(run_steps: str, aclient: Any, assistant: Any,
+async def test_async_stream_then_polled_to_the_end(make_otel: Callable[..., Otel], run_steps: str, aclient: Any,
+                                                   assistant: Any,
                                                    emulator: Any) -> None:
-    otel = Otel(run_steps=run_steps)
+    otel = make_otel(run_steps=run_steps)
     try:
         run = await async_stream_until_done(aclient, assistant.id, (await aclient.beta.threads.create()).id,
                                             "tools=1")
@@ -954,9 +959,10 @@ async def async_handler_session(client: Any, assistant_id: str, scenario: str) -
 
 
 @pytest.mark.parametrize("scenario", HANDLER_SCENARIOS)
-def test_handler_callbacks_unchanged(scenario: str, client: Any, assistant: Any) -> None:
+def test_handler_callbacks_unchanged(make_otel: Callable[..., Otel], scenario: str, client: Any,
+                                     assistant: Any) -> None:
     plain = handler_session(client, assistant.id, scenario)
-    otel = Otel()
+    otel = make_otel()
     try:
         instrumented = handler_session(client, assistant.id, scenario)
     finally:
@@ -971,9 +977,10 @@ def test_handler_callbacks_unchanged(scenario: str, client: Any, assistant: Any)
 
 
 @pytest.mark.parametrize("scenario", HANDLER_SCENARIOS)
-async def test_async_handler_callbacks_unchanged(scenario: str, aclient: Any, assistant: Any) -> None:
+async def test_async_handler_callbacks_unchanged(make_otel: Callable[..., Otel], scenario: str, aclient: Any,
+                                                 assistant: Any) -> None:
     plain = await async_handler_session(aclient, assistant.id, scenario)
-    otel = Otel()
+    otel = make_otel()
     try:
         instrumented = await async_handler_session(aclient, assistant.id, scenario)
     finally:
@@ -1050,10 +1057,11 @@ def broken(*args: Any, **kwargs: Any) -> Any:
 
 @pytest.mark.parametrize("scenario", ["tools=0", f"{CUT};cut_mode=abort"])
 @pytest.mark.parametrize("target", ["stream_event", "stream_stopped", "both", "observe_run_stream"])
-def test_internal_error_never_reaches_the_app(target: str, scenario: str, client: Any, assistant: Any,
+def test_internal_error_never_reaches_the_app(make_otel: Callable[..., Otel], target: str, scenario: str, client: Any,
+                                              assistant: Any,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     plain = events_of(client, assistant.id, scenario)
-    otel = Otel()
+    otel = make_otel()
     try:
         if target == "observe_run_stream":
             monkeypatch.setattr("otel_assistants.interceptor.observe_run_stream", broken)
@@ -1081,8 +1089,8 @@ def live(kind: type) -> int:
     return sum(1 for obj in gc.get_objects() if type(obj) is kind)
 
 
-def test_abandoned_streams_leave_nothing_alive(emulator: Any, assistant: Any) -> None:
-    otel = Otel(max_tracked_runs=64)
+def test_abandoned_streams_leave_nothing_alive(make_otel: Callable[..., Otel], emulator: Any, assistant: Any) -> None:
+    otel = make_otel(max_tracked_runs=64)
     failures: list[BaseException] = []
 
     def abandon(count: int) -> None:

@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from ..demo_support import ELSEWHERE, OUTCOMES, RUN, TOOL, clean_environment, demo
+from ..demo_support import ELSEWHERE, OUTCOMES, RUN, TOOL, demo
+from ..support.processes import clean_environment
 from .phoenix import Phoenix, phoenix_command
 
 APP = Path(__file__).with_name("assistants_app.py")

@@ -29,6 +29,8 @@ from prometheus_client import start_http_server
 from otel_assistants import AssistantsInstrumentor
 from otel_assistants.emulator import Emulator
 
+from ..support.flows import outputs_for
+
 # One cycle: 10 runs, 2 failed (20%) and 1 expired (10%), plus two 404s from retrieve_thread.
 CYCLE = (
     "outcome=failed;error_code=server_error",
@@ -88,7 +90,6 @@ def run_one(client: openai.OpenAI, assistant_id: str, spec: str) -> Any:
         thread_id=thread.id, assistant_id=assistant_id, metadata={"scenario": scenario}, poll_interval_ms=1
     )
     if run.status == "requires_action" and run.required_action is not None:
-        calls = run.required_action.submit_tool_outputs.tool_calls
         if cancel:
             runs.cancel(run_id=run.id, thread_id=thread.id)
             run = runs.poll(run_id=run.id, thread_id=thread.id, poll_interval_ms=1)
@@ -96,7 +97,7 @@ def run_one(client: openai.OpenAI, assistant_id: str, spec: str) -> Any:
             run = runs.submit_tool_outputs_and_poll(
                 run_id=run.id,
                 thread_id=thread.id,
-                tool_outputs=[{"tool_call_id": call.id, "output": "42"} for call in calls],
+                tool_outputs=outputs_for(run, "42"),
                 poll_interval_ms=1,
             )
     return run

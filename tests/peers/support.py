@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
-import os
 import re
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from otel_assistants.emulator import Emulator
 
 from ..dashboards.support import missing
 from ..otlp_receiver import Collector, attributes
+from ..support.processes import clean_environment
 
 REPO = Path(__file__).resolve().parents[2]
 OURS = "otel_assistants"
@@ -72,9 +72,8 @@ def run_app(
 ) -> dict[str, Any]:
     """Runs the app under opentelemetry-instrument, exporting over OTLP/HTTP to ``collector``;
     returns what the app saw."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env = {
-        **clean,
+        **clean_environment(),
         "OTEL_SERVICE_NAME": "migrating-app",
         "OTEL_TRACES_EXPORTER": "otlp",
         "OTEL_METRICS_EXPORTER": "otlp",

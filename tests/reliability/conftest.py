@@ -1,4 +1,4 @@
-"""Hypothesis profiles and the emulator the reliability tests share within a module.
+"""Hypothesis profiles, the emulator the reliability tests share within a module, and the watched harness.
 
 Under CI (``CI`` set and not false) every fuzzed surface runs the full ``CI_EXAMPLES`` examples,
 derandomized so that a red CI run can be replayed exactly; locally a quicker random profile runs
@@ -8,12 +8,15 @@ derandomized so that a red CI run can be replayed exactly; locally a quicker ran
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 from otel_assistants.emulator import Emulator
+
+from ..support.fixtures import making
+from .support import Watched
 
 CI_EXAMPLES = 2000
 
@@ -34,8 +37,14 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if _in_ci() 
 
 
 @pytest.fixture(scope="module")
-def emu() -> Iterator[Emulator]:
+def module_emulator() -> Iterator[Emulator]:
     """A module's own emulator: ``poll_after_ms=0`` so the SDK's poll helpers never sleep."""
     with Emulator(poll_after_ms=0) as emulator:
         yield emulator
         emulator.mutate = None
+
+
+@pytest.fixture
+def make_watched() -> Iterator[Callable[..., Watched]]:
+    """The harness plus a ledger of span starts and ends, closed at teardown."""
+    yield from making(Watched)

@@ -18,9 +18,7 @@ from opentelemetry.context import Context
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
-from ..harness import Otel
-
-TERMINAL = frozenset({"completed", "failed", "cancelled", "expired", "incomplete"})
+from ..support.telemetry import Otel
 
 
 class Ledger(SpanProcessor):

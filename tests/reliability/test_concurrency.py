@@ -9,6 +9,7 @@ import asyncio
 import queue
 import threading
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import openai
@@ -18,13 +19,10 @@ from opentelemetry.trace import StatusCode
 
 from otel_assistants.emulator import Emulator
 
-from .support import TERMINAL, LogTrap, Watched, run_spans
-
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+from ..support.flows import QUESTION, TERMINAL, WEATHER, outputs_for
+from .support import LogTrap, Watched, run_spans
 
 API_KEY = "sk-busy"
-QUESTION = {"messages": [{"role": "user", "content": "What is the weather in Paris?"}]}
-WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {}}}}
 # (how the app drives it, scenario): every outcome, tool calls, streams and the SDK's poll helpers.
 # No "incomplete" for the helpers: openai 1.21's poll helper does not know that status.
 MIX = (
@@ -36,10 +34,6 @@ MIX = (
 EXPECTED_ERRORS = {"failed": None, "expired": "expired"}  # failed: its last_error.code
 TURNS = 3  # runs per thread
 ORIGIN = "origin"  # run metadata: the name of the worker span that created the run
-
-
-def outputs_for(run: Any) -> list[dict[str, str]]:
-    return [{"tool_call_id": call.id, "output": "21C"} for call in run.required_action.submit_tool_outputs.tool_calls]
 
 
 # ---- sync --------------------------------------------------------------------------------------
@@ -175,16 +169,16 @@ def check_everything(otel: Watched, emu: Emulator, workers: dict[int, ReadableSp
 
 
 @pytest.fixture
-def fresh(emu: Emulator) -> Emulator:
-    emu.reset()
-    return emu
+def clean_emulator(module_emulator: Emulator) -> Emulator:
+    module_emulator.reset()
+    return module_emulator
 
 
-def test_64_threads(fresh: Emulator) -> None:
-    emu = fresh
+def test_64_threads(make_watched: Callable[..., Watched], clean_emulator: Emulator) -> None:
+    emu = clean_emulator
     client = openai.OpenAI(base_url=emu.base_url, api_key=API_KEY, max_retries=0, timeout=60)
     assistant = client.beta.assistants.create(model="gpt-4o", name="busy", tools=[WEATHER]).id
-    otel = Watched()
+    otel = make_watched()
     tracer = otel.tracer_provider.get_tracer("app")
     start = threading.Barrier(64)
     errors: list[BaseException] = []
@@ -272,9 +266,9 @@ async def adrive(client: openai.AsyncOpenAI, assistant: str, kind: str, scenario
         await apoll_until_done(client, run)
 
 
-async def test_500_tasks(fresh: Emulator) -> None:
-    emu = fresh
-    otel = Watched()
+async def test_500_tasks(make_watched: Callable[..., Watched], clean_emulator: Emulator) -> None:
+    emu = clean_emulator
+    otel = make_watched()
     tracer = otel.tracer_provider.get_tracer("app")
     workers: dict[int, ReadableSpan] = {}
     loop = asyncio.get_running_loop()

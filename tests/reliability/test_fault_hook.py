@@ -16,13 +16,11 @@ from otel_assistants.emulator import DROP, SKIP, Emulator, Exchange, Frames, Raw
 from .mutations import Fault, Plan, Rename, SetKey, Truncate
 from .support import uninstrumented
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
 
 @pytest.fixture
-def server(emu: Emulator) -> Iterator[Emulator]:
-    yield emu
-    emu.mutate = None
+def server(module_emulator: Emulator) -> Iterator[Emulator]:
+    yield module_emulator
+    module_emulator.mutate = None
 
 
 def call(emu: Emulator, method: str, path: str, body: Any = None) -> tuple[int, dict[str, str], bytes]:

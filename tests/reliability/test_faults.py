@@ -25,13 +25,10 @@ from otel_assistants import AssistantsInstrumentor
 from otel_assistants import tracker as tracker_module
 from otel_assistants.emulator import DROP, Emulator, Exchange, Reply
 
-from .support import TERMINAL, LogTrap, Watched, error_shape, run_spans
-
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+from ..support.flows import QUESTION, TERMINAL, WEATHER, outputs_for
+from .support import LogTrap, Watched, error_shape, run_spans
 
 API_KEY = "sk-faults"
-QUESTION = {"messages": [{"role": "user", "content": "What is the weather in Paris?"}]}
-WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {}}}}
 
 
 def sync_client(emu: Emulator, retries: int = 0) -> openai.OpenAI:
@@ -40,10 +37,6 @@ def sync_client(emu: Emulator, retries: int = 0) -> openai.OpenAI:
 
 def async_client(emu: Emulator, retries: int = 0) -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(base_url=emu.base_url, api_key=API_KEY, max_retries=retries, timeout=10)
-
-
-def outputs_for(run: Any) -> list[dict[str, str]]:
-    return [{"tool_call_id": call.id, "output": "21C"} for call in run.required_action.submit_tool_outputs.tool_calls]
 
 
 def histogram_points(otel: Watched, name: str) -> list[Any]:
@@ -115,7 +108,7 @@ def timed(flow: Callable[[], Any], times: int) -> list[float]:
     return durations
 
 
-def test_app_calls_stay_fast_when_the_collector_is_unreachable(emu: Emulator, collector: str) -> None:
+def test_app_calls_stay_fast_when_the_collector_is_unreachable(module_emulator: Emulator, collector: str) -> None:
     """With a BatchSpanProcessor and a periodic metric reader (the documented production setup)
     export happens on their own threads: the app's calls cost the same with the collector down or
     hung, and shutting down is bounded by the exporter's timeout."""
@@ -125,7 +118,7 @@ def test_app_calls_stay_fast_when_the_collector_is_unreachable(emu: Emulator, co
     meter_provider = MeterProvider(metric_readers=[PeriodicExportingMetricReader(
         OTLPMetricExporter(endpoint=f"{collector}/v1/metrics", timeout=EXPORT_TIMEOUT_S),
         export_interval_millis=50, export_timeout_millis=EXPORT_TIMEOUT_S * 1000)])
-    client = sync_client(emu)
+    client = sync_client(module_emulator)
     assistant = client.beta.assistants.create(model="gpt-4o", name="exporting", tools=[WEATHER])
 
     def flow() -> None:
@@ -212,10 +205,10 @@ def in_fresh_emulator(flow: Callable[[Emulator, str], Any], allow: int) -> tuple
 
 
 @pytest.mark.parametrize("flow", [kill_mid_poll_sync, kill_mid_poll_async], ids=["sync", "async"])
-def test_server_killed_mid_poll(flow: Callable[[Emulator, str], Any]) -> None:
+def test_server_killed_mid_poll(make_watched: Callable[..., Watched], flow: Callable[[Emulator, str], Any]) -> None:
     with suppress_instrumentation():
         expected, _ = in_fresh_emulator(flow, allow=2)
-    otel = Watched()
+    otel = make_watched()
     try:
         got, port = in_fresh_emulator(flow, allow=2)
         # The run may well go on server-side: its span stays open until the provider shuts down.
@@ -307,10 +300,10 @@ def public_name(error_class: str) -> str:
 
 
 @pytest.mark.parametrize("variant", sorted(STREAM_KILLS))
-def test_server_killed_mid_stream(variant: str) -> None:
+def test_server_killed_mid_stream(make_watched: Callable[..., Watched], variant: str) -> None:
     with suppress_instrumentation():
         expected = stream_in_fresh_emulator(variant)
-    otel = Watched()
+    otel = make_watched()
     try:
         got = stream_in_fresh_emulator(variant)
         run = otel.one_run()  # ended by the broken stream itself, not by shutdown
@@ -372,17 +365,18 @@ def answered(emu: Emulator, method: str, suffix: str, status: int) -> int:
 
 @pytest.mark.parametrize("status", [429, 500, 503])
 @pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
-def test_retried_polls_are_counted_once(emu: Emulator, status: int, asynchronous: bool) -> None:
-    emu.clear_requests()
-    client = sync_client(emu, retries=2)
+def test_retried_polls_are_counted_once(make_watched: Callable[..., Watched], module_emulator: Emulator, status: int,
+                                        asynchronous: bool) -> None:
+    module_emulator.clear_requests()
+    client = sync_client(module_emulator, retries=2)
     assistant = client.beta.assistants.create(model="gpt-4o", name="retried").id
-    otel = Watched()
+    otel = make_watched()
     flaky = Flaky(status, is_poll)
-    emu.mutate = flaky
+    module_emulator.mutate = flaky
     try:
         if asynchronous:
             async def flow() -> Any:
-                async with async_client(emu, retries=2) as aclient:
+                async with async_client(module_emulator, retries=2) as aclient:
                     thread = await aclient.beta.threads.create()
                     return await aclient.beta.threads.runs.create_and_poll(
                         thread_id=thread.id, assistant_id=assistant, metadata={"scenario": "polls=4"},
@@ -393,12 +387,13 @@ def test_retried_polls_are_counted_once(emu: Emulator, status: int, asynchronous
             run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant,
                                                            metadata={"scenario": "polls=4"}, poll_interval_ms=0)
     finally:
-        emu.mutate = None
+        module_emulator.mutate = None
         otel.close()
     assert run.status == "completed"
     path = f"/threads/{run.thread_id}/runs/{run.id}"
-    polls = answered(emu, "GET", path, 200)
-    assert polls == 4 and answered(emu, "GET", path, status) == flaky.refused == 4, "each poll was retried once"
+    polls = answered(module_emulator, "GET", path, 200)
+    refused = answered(module_emulator, "GET", path, status)
+    assert polls == 4 and refused == flaky.refused == 4, "each poll was retried once"
     span = otel.one_run()
     assert span.attributes["openai.assistants.run.poll_count"] == polls
     assert "error.type" not in span.attributes
@@ -410,18 +405,19 @@ def test_retried_polls_are_counted_once(emu: Emulator, status: int, asynchronous
 
 @pytest.mark.parametrize("status", [429, 502])
 @pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
-def test_retried_writes_are_counted_once(emu: Emulator, status: int, asynchronous: bool) -> None:
+def test_retried_writes_are_counted_once(make_watched: Callable[..., Watched], module_emulator: Emulator, status: int,
+                                         asynchronous: bool) -> None:
     """Every POST (thread, message, run, tool outputs) is refused once, then retried by the SDK:
     one span and one operation metric point per logical call, none marked as an error."""
-    emu.clear_requests()
-    client = sync_client(emu, retries=2)
+    module_emulator.clear_requests()
+    client = sync_client(module_emulator, retries=2)
     assistant = client.beta.assistants.create(model="gpt-4o", name="retried", tools=[WEATHER]).id
-    otel = Watched()
-    emu.mutate = flaky = Flaky(status, is_write)
+    otel = make_watched()
+    module_emulator.mutate = flaky = Flaky(status, is_write)
     try:
         if asynchronous:
             async def flow() -> Any:
-                async with async_client(emu, retries=2) as aclient:
+                async with async_client(module_emulator, retries=2) as aclient:
                     threads = aclient.beta.threads
                     thread = await threads.create()
                     await threads.messages.create(thread_id=thread.id, role="user", content="weather?")
@@ -439,7 +435,7 @@ def test_retried_writes_are_counted_once(emu: Emulator, status: int, asynchronou
             run = threads.runs.submit_tool_outputs_and_poll(run_id=run.id, thread_id=thread.id,
                                                             tool_outputs=outputs_for(run), poll_interval_ms=0)
     finally:
-        emu.mutate = None
+        module_emulator.mutate = None
         otel.close()
     assert run.status == "completed"
     assert flaky.refused == 4
@@ -453,18 +449,18 @@ def test_retried_writes_are_counted_once(emu: Emulator, status: int, asynchronou
     assert otel.total("openai.assistants.runs", {"openai.assistants.run.status": "completed"}) == 1
 
 
-def test_exhausted_retries_end_the_run_once(emu: Emulator) -> None:
-    emu.clear_requests()
-    client = sync_client(emu, retries=2)
+def test_exhausted_retries_end_the_run_once(make_watched: Callable[..., Watched], module_emulator: Emulator) -> None:
+    module_emulator.clear_requests()
+    client = sync_client(module_emulator, retries=2)
     assistant = client.beta.assistants.create(model="gpt-4o", name="limited").id
-    otel = Watched()
+    otel = make_watched()
     try:
         with pytest.raises(openai.RateLimitError):
             client.beta.threads.create_and_run(assistant_id=assistant, thread=QUESTION,
                                                metadata={"scenario": "http_status=429"})
     finally:
         otel.close()
-    assert answered(emu, "POST", "/threads/runs", 429) == 3, "the SDK tried three times"
+    assert answered(module_emulator, "POST", "/threads/runs", 429) == 3, "the SDK tried three times"
     run = otel.one_run()
     assert run.attributes["error.type"] == "openai.RateLimitError"
     assert len([e for e in run.events if e.name == "exception"]) == 1
@@ -473,12 +469,13 @@ def test_exhausted_retries_end_the_run_once(emu: Emulator) -> None:
     assert otel.total("openai.assistants.runs.active") == 0
 
 
-def test_exhausted_poll_retries_keep_the_run_open(emu: Emulator) -> None:
+def test_exhausted_poll_retries_keep_the_run_open(make_watched: Callable[..., Watched],
+                                                  module_emulator: Emulator) -> None:
     """A poll that fails after the SDK's retries does not end the run (it goes on server-side):
     one exception event per logical poll, and no poll counted for it."""
-    client = sync_client(emu, retries=2)
+    client = sync_client(module_emulator, retries=2)
     assistant = client.beta.assistants.create(model="gpt-4o", name="limited").id
-    otel = Watched()
+    otel = make_watched()
     try:
         run = client.beta.threads.create_and_run(assistant_id=assistant, thread=QUESTION,
                                                  metadata={"scenario": "poll_errors=3"})
@@ -529,18 +526,19 @@ def all_points(otel: Watched) -> list[tuple[str, Any]]:
 
 
 @pytest.mark.parametrize("skew", [-365 * DAY, -DAY, -120, 120, DAY, 365 * DAY])
-def test_server_clock_skew_keeps_spans_and_durations_sane(emu: Emulator, skew: int,
+def test_server_clock_skew_keeps_spans_and_durations_sane(make_watched: Callable[..., Watched],
+                                                          module_emulator: Emulator, skew: int,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     # Deadlines are checked once, on the first request; premature abandoning under skew has its
     # own test below, so that this one is about times alone.
     monkeypatch.setattr(tracker_module, "SWEEP_INTERVAL_S", 3600.0)
-    client = sync_client(emu)
+    client = sync_client(module_emulator)
     assistant = client.beta.assistants.create(model="gpt-4o", name="skewed", tools=[WEATHER]).id
     with suppress_instrumentation():  # a run created by "another process"
         elsewhere = client.beta.threads.create_and_run(assistant_id=assistant, thread=QUESTION,
                                                        metadata={"scenario": "polls=3;builtin=code_interpreter"})
-    otel = Watched(adopt_runs=True)  # the run created elsewhere is owned here, from its server time
-    emu.mutate = Skewed(skew)
+    otel = make_watched(adopt_runs=True)  # the run created elsewhere is owned here, from its server time
+    module_emulator.mutate = Skewed(skew)
     trap = LogTrap()
     try:
         with trap.installed():
@@ -559,7 +557,7 @@ def test_server_clock_skew_keeps_spans_and_durations_sane(emu: Emulator, skew: i
                              metadata={"scenario": "builtin=code_interpreter"}) as stream:
                 stream.until_done()
     finally:
-        emu.mutate = None
+        module_emulator.mutate = None
         otel.close()
     assert run.status == "completed" and discovered.status == "completed"
     assert trap.messages() == []
@@ -581,19 +579,21 @@ def test_server_clock_skew_keeps_spans_and_durations_sane(emu: Emulator, skew: i
             assert point.min >= 0, f"{name} recorded a negative duration"
 
 
-def test_server_clock_behind_does_not_abandon_a_live_run(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_server_clock_behind_does_not_abandon_a_live_run(make_watched: Callable[..., Watched],
+                                                         module_emulator: Emulator,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """A server clock a day behind puts every ``expires_at`` in our past. A run the client is
     still watching, seen ``in_progress`` moments ago, is not abandoned for it."""
     monkeypatch.setattr(tracker_module, "SWEEP_INTERVAL_S", 0.0)  # check deadlines on every request
-    client = sync_client(emu)
+    client = sync_client(module_emulator)
     assistant = client.beta.assistants.create(model="gpt-4o", name="behind").id
-    otel = Watched()
-    emu.mutate = Skewed(-DAY)
+    otel = make_watched()
+    module_emulator.mutate = Skewed(-DAY)
     try:
         run = client.beta.threads.create_and_run_poll(assistant_id=assistant, thread=QUESTION, poll_interval_ms=0,
                                                       metadata={"scenario": "polls=3"})
     finally:
-        emu.mutate = None
+        module_emulator.mutate = None
         otel.close()
     assert run.status == "completed"
     span = otel.one_run()

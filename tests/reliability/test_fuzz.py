@@ -24,17 +24,15 @@ from otel_assistants.emulator import Emulator
 from otel_assistants.interceptor import Interceptor
 from otel_assistants.tracker import RunTracker
 
+from ..support.flows import QUESTION, TERMINAL, WEATHER, outputs_for
 from .mutations import Plan, plans
-from .support import TERMINAL, LogTrap, Outcome, Watched, outcome_of, run_spans, uninstrumented
+from .support import LogTrap, Outcome, Watched, outcome_of, run_spans, uninstrumented
 
 # The SDK's stream helpers serialize the models they build from fuzzed events; pydantic warns
 # about the wrong types a plan put there, which is the point of the plan.
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning",
-                                        "ignore:Pydantic serializer warnings:UserWarning")
+pytestmark = pytest.mark.filterwarnings("ignore:Pydantic serializer warnings:UserWarning")
 
 API_KEY = "sk-fuzz"
-QUESTION = {"messages": [{"role": "user", "content": "What is the weather in Paris?"}]}
-WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {}}}}
 # A manual loop stops after this many requests, like any app with a retry limit.
 LOOP_LIMIT = 8
 
@@ -43,9 +41,9 @@ class Bench:
     """One instrumentation, a sync and an async client and an event loop, shared by every
     example of a test; compares each example's two runs."""
 
-    def __init__(self, emu: Emulator, run_steps: str = "fetch") -> None:
+    def __init__(self, emu: Emulator, otel: Watched) -> None:
         self.emu = emu
-        self.otel = Watched(run_steps=run_steps)
+        self.otel = otel
         self.trap = LogTrap()
         self.client = openai.OpenAI(base_url=emu.base_url, api_key=API_KEY, max_retries=0, timeout=10)
         self.loop = asyncio.new_event_loop()
@@ -105,8 +103,9 @@ def difference(expected: str, got: str) -> str:
 
 
 @pytest.fixture
-def bench(emu: Emulator, request: pytest.FixtureRequest) -> Iterator[Bench]:
-    bench = Bench(emu, getattr(request, "param", "fetch"))
+def bench(module_emulator: Emulator, make_watched: Callable[..., Watched],
+          request: pytest.FixtureRequest) -> Iterator[Bench]:
+    bench = Bench(module_emulator, make_watched(run_steps=getattr(request, "param", "fetch")))
     try:
         with bench.trap.installed():
             yield bench
@@ -145,10 +144,6 @@ def finished_in_events(outcome: Outcome) -> list[str]:
         if isinstance(run_id, str) and isinstance(status, str) and status in TERMINAL:
             found.append(run_id)
     return found
-
-
-def outputs_for(run: Any) -> list[dict[str, str]]:
-    return [{"tool_call_id": call.id, "output": "21C"} for call in run.required_action.submit_tool_outputs.tool_calls]
 
 
 # ---- the polling path ------------------------------------------------------------------------

@@ -22,8 +22,6 @@ from otel_assistants.emulator import DROP, Emulator, Exchange, Reply
 
 from .support import LogTrap, Watched, run_spans
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
 API_KEY = "sk-own-requests"
 STALL_S = 1.5  # as slow as an API in trouble answers
 OWN = "openai.assistants.instrumentation.requests"
@@ -72,16 +70,16 @@ def handed_off(client: openai.OpenAI, assistant: str, count: int) -> tuple[list[
 
 
 @pytest.fixture
-def trouble_on(emu: Emulator) -> Iterator[Callable[[Trouble], Trouble]]:
+def trouble_on(module_emulator: Emulator) -> Iterator[Callable[[Trouble], Trouble]]:
     installed: list[Trouble] = []
 
     def install(trouble: Trouble) -> Trouble:
         installed.append(trouble)
-        emu.mutate = trouble
+        module_emulator.mutate = trouble
         return trouble
 
     yield install
-    emu.mutate = None
+    module_emulator.mutate = None
     for trouble in installed:
         trouble.release.set()
 
@@ -151,13 +149,14 @@ def until_recovered(otel: Watched, drive: Callable[[], Any], within_s: float = 2
 
 
 @pytest.mark.parametrize("mode", ["slow_503", "timeout", "drop"])
-def test_a_failing_step_listing_never_slows_the_sync_app(mode: str, emu: Emulator, trouble_on: Any,
+def test_a_failing_step_listing_never_slows_the_sync_app(make_watched: Callable[..., Watched], mode: str,
+                                                         module_emulator: Emulator, trouble_on: Any,
                                                          fast_breaker: float) -> None:
-    client = openai.OpenAI(base_url=emu.base_url, api_key=API_KEY)  # the SDK's default retries
+    client = openai.OpenAI(base_url=module_emulator.base_url, api_key=API_KEY)  # the SDK's default retries
     assistant = assistant_with_code(client)
     trouble_on(Trouble(mode, step_listings))
     plain = timed_sync_runs(client, assistant, RUNS)
-    otel = Watched()
+    otel = make_watched()
     try:
         instrumented = timed_sync_runs(client, assistant, RUNS)
         assert_unslowed(instrumented, plain)
@@ -166,7 +165,7 @@ def test_a_failing_step_listing_never_slows_the_sync_app(mode: str, emu: Emulato
         assert_breaker_stopped_asking(otel, "step_fetch", RUNS)
         assert counted(otel, "step_fetch", "sent") == 0
         # The API recovers: after the breaker's pause, step spans arrive again.
-        emu.mutate = None
+        module_emulator.mutate = None
         recovered = until_recovered(otel, lambda: timed_sync_runs(client, assistant, 1))
         assert sorted(s.name for s in otel.spans("run_step")) == ["run_step message_creation", "run_step tool_calls"]
         assert counted(otel, "step_fetch", "sent") == 1
@@ -177,12 +176,13 @@ def test_a_failing_step_listing_never_slows_the_sync_app(mode: str, emu: Emulato
 
 
 @pytest.mark.parametrize("mode", ["slow_503", "drop"])
-def test_a_failing_step_listing_never_slows_the_async_app(mode: str, emu: Emulator, trouble_on: Any) -> None:
+def test_a_failing_step_listing_never_slows_the_async_app(make_watched: Callable[..., Watched], mode: str,
+                                                          module_emulator: Emulator, trouble_on: Any) -> None:
     async def both() -> tuple[list[float], list[float], list[str]]:
-        async with openai.AsyncOpenAI(base_url=emu.base_url, api_key=API_KEY) as client:
+        async with openai.AsyncOpenAI(base_url=module_emulator.base_url, api_key=API_KEY) as client:
             assistant = (await client.beta.assistants.create(model="gpt-4o", tools=[{"type": "code_interpreter"}])).id
             plain = await timed_async_runs(client, assistant, RUNS)
-            otel = Watched()
+            otel = make_watched()
             try:
                 instrumented = await timed_async_runs(client, assistant, RUNS)
                 # Only the app's own task on the app's loop: the requests are made elsewhere.
@@ -197,14 +197,15 @@ def test_a_failing_step_listing_never_slows_the_async_app(mode: str, emu: Emulat
     assert tasks == ["test_a_failing_step_listing_never_slows_the_async_app.<locals>.both"]
 
 
-def test_look_ups_in_trouble_never_slow_the_app_and_stop_while_the_api_fails(emu: Emulator, trouble_on: Any,
+def test_look_ups_in_trouble_never_slow_the_app_and_stop_while_the_api_fails(make_watched: Callable[..., Watched],
+                                                                             module_emulator: Emulator, trouble_on: Any,
                                                                              fast_breaker: float) -> None:
     """Owned runs handed to other processes are looked up while the API stalls their retrieves:
     the app's calls meanwhile take their usual time; the breaker stops the look-ups, and they
     resume once the API recovers."""
-    client = openai.OpenAI(base_url=emu.base_url, api_key=API_KEY)
+    client = openai.OpenAI(base_url=module_emulator.base_url, api_key=API_KEY)
     assistant = assistant_with_code(client)
-    otel = Watched()
+    otel = make_watched()
     try:
         handed, ids = handed_off(client, assistant, 6)
         trouble = trouble_on(Trouble("slow_503", retrieves_of(ids)))
@@ -217,7 +218,7 @@ def test_look_ups_in_trouble_never_slow_the_app_and_stop_while_the_api_fails(emu
         assert_breaker_stopped_asking(otel, "run_lookup", len(handed))
         assert trouble.hit == counted(otel, "run_lookup", "failed")
         assert otel.tracker.tracked == len(handed)  # not given up: there are look-ups left
-        emu.mutate = None
+        module_emulator.mutate = None
         for run in handed:
             with suppress_instrumentation():
                 client.beta.threads.runs.cancel(run.id, thread_id=run.thread_id)
@@ -233,12 +234,12 @@ def test_look_ups_in_trouble_never_slow_the_app_and_stop_while_the_api_fails(emu
 
 
 @pytest.mark.parametrize("dead", ["refused", "hanging"])
-def test_shutdown_with_a_thousand_open_runs_and_a_dead_api(dead: str) -> None:
+def test_shutdown_with_a_thousand_open_runs_and_a_dead_api(make_watched: Callable[..., Watched], dead: str) -> None:
     runs = 1000
     with Emulator(poll_after_ms=0) as emu:
         client = openai.OpenAI(base_url=emu.base_url, api_key=API_KEY, max_retries=0)
         assistant = client.beta.assistants.create(model="gpt-4o").id
-        otel = Watched()
+        otel = make_watched()
         trap = LogTrap()
         release = threading.Event()
         try:
@@ -279,11 +280,12 @@ def hang_until(release: threading.Event) -> Callable[[Exchange, Any], Any]:
     return hang
 
 
-def test_no_thread_per_run_and_a_bounded_queue(emu: Emulator, trouble_on: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_thread_per_run_and_a_bounded_queue(make_watched: Callable[..., Watched], module_emulator: Emulator,
+                                               trouble_on: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(own_requests, "QUEUE_LIMIT", 10)
-    client = openai.OpenAI(base_url=emu.base_url, api_key=API_KEY, max_retries=0)
+    client = openai.OpenAI(base_url=module_emulator.base_url, api_key=API_KEY, max_retries=0)
     assistant = assistant_with_code(client)
-    otel = Watched()
+    otel = make_watched()
     try:
         handed, ids = handed_off(client, assistant, 40)
         trouble = trouble_on(Trouble("timeout", retrieves_of(ids)))
@@ -298,25 +300,26 @@ def test_no_thread_per_run_and_a_bounded_queue(emu: Emulator, trouble_on: Any, m
         otel.instrumentor.force_flush(60_000)
         assert otel.tracker.tracked == len(handed)  # a dropped look-up is tried again when next due
     finally:
-        emu.mutate = None
+        module_emulator.mutate = None
         otel.close()
         client.close()
 
 
-def test_async_runs_are_looked_up_after_the_apps_loop_closed(emu: Emulator) -> None:
+def test_async_runs_are_looked_up_after_the_apps_loop_closed(make_watched: Callable[..., Watched],
+                                                             module_emulator: Emulator) -> None:
     """The look-ups of an async client's runs are made on a loop of the instrumentation's own: the
     app's loop may be long gone by shutdown."""
-    otel = Watched()
+    otel = make_watched()
     try:
         async def create() -> list[Any]:
-            async with openai.AsyncOpenAI(base_url=emu.base_url, api_key=API_KEY, max_retries=0) as client:
+            async with openai.AsyncOpenAI(base_url=module_emulator.base_url, api_key=API_KEY, max_retries=0) as client:
                 assistant = (await client.beta.assistants.create(model="gpt-4o")).id
                 return [await client.beta.threads.create_and_run(assistant_id=assistant,
                                                                  metadata={"scenario": "usage=9,1"})
                         for _ in range(3)]
 
         handed = asyncio.run(create())
-        with openai.OpenAI(base_url=emu.base_url, api_key=API_KEY) as other, suppress_instrumentation():
+        with openai.OpenAI(base_url=module_emulator.base_url, api_key=API_KEY) as other, suppress_instrumentation():
             for run in handed:  # finished where this process does not see it
                 assert other.beta.threads.runs.poll(run.id, thread_id=run.thread_id,
                                                     poll_interval_ms=0).status == "completed"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -18,9 +18,8 @@ from opentelemetry.version import __version__ as api_version
 from otel_assistants.content_sink import events_supported
 from otel_assistants.emulator import Emulator, Exchange, Reply
 
-from .support import TERMINAL, Watched
-
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+from ..support.flows import TERMINAL
+from .support import Watched
 
 API_VERSION = "2024-05-01-preview"
 # Distinctive values for everything the app or the server says, and for every credential.
@@ -174,18 +173,19 @@ def azure_client(emu: Emulator) -> openai.AzureOpenAI:
 
 
 @pytest.fixture
-def model_says(emu: Emulator) -> Iterator[Emulator]:
+def model_says(module_emulator: Emulator) -> Iterator[Emulator]:
     """The emulator, answering with the content markers (and no tail until a test sets one)."""
-    emu.mutate = ModelSays()
+    module_emulator.mutate = ModelSays()
     try:
-        yield emu
+        yield module_emulator
     finally:
-        emu.mutate = None
+        module_emulator.mutate = None
 
 
 @pytest.mark.parametrize("make_client", [openai_client, azure_client], ids=["openai", "azure"])
-def test_capture_off_exports_no_content_and_no_credentials(model_says: Emulator, make_client: Any) -> None:
-    otel = Watched()
+def test_capture_off_exports_no_content_and_no_credentials(make_watched: Callable[..., Watched], model_says: Emulator,
+                                                           make_client: Any) -> None:
+    otel = make_watched()
     try:
         drive_everything(make_client(model_says))
     finally:
@@ -204,9 +204,10 @@ TAIL = "~" * 500  # far past the limit: if any of it survives, a value was not c
 
 @pytest.mark.parametrize("mode", [True, pytest.param("event_only", marks=pytest.mark.skipif(
     not events_supported(api_version), reason="this opentelemetry-api cannot carry content events"))])
-def test_capture_on_cuts_every_value_at_the_limit(model_says: Emulator, mode: Any) -> None:
+def test_capture_on_cuts_every_value_at_the_limit(make_watched: Callable[..., Watched], model_says: Emulator,
+                                                  mode: Any) -> None:
     model_says.mutate = ModelSays(TAIL)
-    otel = Watched(capture_content=mode, max_content_length=LIMIT)
+    otel = make_watched(capture_content=mode, max_content_length=LIMIT)
     try:
         drive_everything(openai_client(model_says), tail=TAIL, settle=otel.settle)
     finally:
@@ -295,17 +296,17 @@ class ManyAssistants:
         return data
 
 
-def test_agent_name_cardinality_is_capped(emu: Emulator) -> None:
-    client = openai.OpenAI(base_url=emu.base_url, api_key=SECRETS["api key"], max_retries=0)
-    otel = Watched(run_steps="off")
-    emu.mutate = server = ManyAssistants()
+def test_agent_name_cardinality_is_capped(make_watched: Callable[..., Watched], module_emulator: Emulator) -> None:
+    client = openai.OpenAI(base_url=module_emulator.base_url, api_key=SECRETS["api key"], max_retries=0)
+    otel = make_watched(run_steps="off")
+    module_emulator.mutate = server = ManyAssistants()
     try:
         assistants = list(client.beta.assistants.list(limit=100))  # how the app learns the names
         for assistant in assistants:
             # Raw responses: the app skips parsing the run, which keeps 10,000 runs quick.
             client.beta.threads.with_raw_response.create_and_run(assistant_id=assistant.id)
     finally:
-        emu.mutate = None
+        module_emulator.mutate = None
         otel.close()
     assert len({a.name for a in assistants}) == server.runs == ASSISTANTS
     runs = otel.run_spans()

@@ -29,25 +29,48 @@ class Point:
     unit: str = ""
 
 
-class Otel:
-    """A tracer, meter and logger provider with in-memory exporters, and the instrumentor on them."""
+def traced(exporter: InMemorySpanExporter) -> TracerProvider:
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider
 
-    def __init__(self, **settings: Any) -> None:
-        self.exporter = InMemorySpanExporter()
-        self.tracer_provider = TracerProvider()
-        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.exporter))
-        self.reader = InMemoryMetricReader()
-        self.meter_provider = MeterProvider(metric_readers=[self.reader])
-        self.log_exporter = InMemoryLogExporter()
-        self.logger_provider = sdk_logs.LoggerProvider()
-        self.logger_provider.add_log_record_processor(log_export.SimpleLogRecordProcessor(self.log_exporter))
+
+def metered(reader: InMemoryMetricReader) -> MeterProvider:
+    return MeterProvider(metric_readers=[reader])
+
+
+def logged(exporter: Any) -> sdk_logs.LoggerProvider:
+    provider = sdk_logs.LoggerProvider()
+    provider.add_log_record_processor(log_export.SimpleLogRecordProcessor(exporter))
+    return provider
+
+
+class Otel:
+    """A tracer, meter and logger provider with in-memory exporters, and the instrumentor on them.
+
+    The exporters and providers are made here unless given (the layered fixtures give theirs)."""
+
+    def __init__(self, *, exporter: InMemorySpanExporter | None = None, tracer_provider: TracerProvider | None = None,
+                 reader: InMemoryMetricReader | None = None, meter_provider: MeterProvider | None = None,
+                 log_exporter: Any = None, logger_provider: sdk_logs.LoggerProvider | None = None,
+                 **settings: Any) -> None:
+        self.exporter = exporter or InMemorySpanExporter()
+        self.tracer_provider = tracer_provider or traced(self.exporter)
+        self.reader = reader or InMemoryMetricReader()
+        self.meter_provider = meter_provider or metered(self.reader)
+        self.log_exporter = log_exporter or InMemoryLogExporter()
+        self.logger_provider = logger_provider or logged(self.log_exporter)
         self.tracer = self.tracer_provider.get_tracer("app")
         self.instrumentor = AssistantsInstrumentor()
         self.instrumentor.instrument(tracer_provider=self.tracer_provider, meter_provider=self.meter_provider,
                                      logger_provider=self.logger_provider, **settings)
+        self.closed = False
 
     def close(self) -> None:
-        self.instrumentor.uninstrument()
+        """Uninstruments, once: a test may close early and its fixture closes again at teardown."""
+        if not self.closed:
+            self.closed = True
+            self.instrumentor.uninstrument()
 
     # spans
 

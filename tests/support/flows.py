@@ -5,12 +5,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
-TERMINAL = {"completed", "failed", "cancelled", "expired", "incomplete"}
+from otel_assistants.attributes import TERMINAL_STATUSES as TERMINAL
+
+QUESTION = {"messages": [{"role": "user", "content": "What is the weather in Paris?"}]}
+WEATHER_TOOL = {"type": "function", "function": {"name": "get_weather"}}
+# With parameters: what the reliability tests' assistants declare.
+WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {}}}}
 
 
-def outputs_for(run: Any) -> list[dict[str, str]]:
+def outputs_for(run: Any, output: str = json.dumps({"temperature": 21})) -> list[dict[str, str]]:
+    """An output for each tool call a run in requires_action asks for."""
     calls = run.required_action.submit_tool_outputs.tool_calls
-    return [{"tool_call_id": c.id, "output": json.dumps({"temperature": 21})} for c in calls]
+    return [{"tool_call_id": c.id, "output": output} for c in calls]
 
 
 # ---- sync -------------------------------------------------------------------------------------
@@ -40,7 +46,7 @@ def create_and_run_poll(client: Any, assistant_id: str, thread_id: str, scenario
     del thread_id  # this helper makes its own thread
     run = client.beta.threads.create_and_run_poll(
         assistant_id=assistant_id, metadata={"scenario": scenario}, poll_interval_ms=1,
-        thread={"messages": [{"role": "user", "content": "What is the weather in Paris?"}]},
+        thread=QUESTION,
     )
     while run.status == "requires_action":
         run = client.beta.threads.runs.submit_tool_outputs_and_poll(
@@ -92,7 +98,7 @@ async def async_create_and_run_poll(client: Any, assistant_id: str, thread_id: s
     del thread_id
     run = await client.beta.threads.create_and_run_poll(
         assistant_id=assistant_id, metadata={"scenario": scenario}, poll_interval_ms=1,
-        thread={"messages": [{"role": "user", "content": "What is the weather in Paris?"}]},
+        thread=QUESTION,
     )
     while run.status == "requires_action":
         run = await client.beta.threads.runs.submit_tool_outputs_and_poll(
@@ -121,8 +127,6 @@ ASYNC_FLOWS = [async_manual_polling, async_create_and_poll, async_create_and_run
 # ---- streams ----------------------------------------------------------------------------------
 # A starter creates a run through one stream surface and returns the last Run it saw; a submitter
 # answers a requires_action through one and returns the last Run of that stream. None: no run seen.
-
-QUESTION = {"messages": [{"role": "user", "content": "What is the weather in Paris?"}]}
 
 
 def last_run(events: list[Any]) -> Any:
@@ -241,12 +245,6 @@ def submit_streaming_response(client: Any, run: Any) -> Any:
 SYNC_STREAM_SUBMITTERS = [submit_stream, submit_stream_true, submit_raw_response_stream, submit_streaming_response]
 
 
-def drive_stream(client: Any, start: Any, submit: Any, assistant_id: str, thread_id: str, scenario: str) -> Any:
-    run = start(client, assistant_id, thread_id, scenario)
-    while run.status == "requires_action":
-        run = submit(client, run)
-    return run
-
 
 async def async_stream_until_done(client: Any, assistant_id: str, thread_id: str, scenario: str) -> Any:
     async with client.beta.threads.runs.stream(thread_id=thread_id, assistant_id=assistant_id,
@@ -361,10 +359,3 @@ async def async_submit_streaming_response(client: Any, run: Any) -> Any:
 ASYNC_STREAM_SUBMITTERS = [async_submit_stream, async_submit_stream_true, async_submit_raw_response_stream,
                            async_submit_streaming_response]
 
-
-async def async_drive_stream(client: Any, start: Any, submit: Any, assistant_id: str, thread_id: str,
-                             scenario: str) -> Any:
-    run = await start(client, assistant_id, thread_id, scenario)
-    while run.status == "requires_action":
-        run = await submit(client, run)
-    return run
