@@ -8,7 +8,7 @@ agent names), the interceptor's client cache, the own-requests serving threads (
 Module-level, shared by every instrumentation in the process:
 - failsafe.py ``_reported``: which internal errors were logged (each is logged once per process);
 - fields.py ``_models``, sdk_results.py ``_async_parse``: facts about SDK classes, never stale;
-- streams.py ``_dropped``, ``_watchers``: streams collected inside a garbage collection, open
+- streams.py ``dropped_observers``, ``_watchers``: streams collected inside a garbage collection, open
   streams per run; both empty once every stream the app opened has stopped;
   ``_Collection``: a ``gc.callbacks`` entry, added at the first observed stream and kept;
 - totals.py ``_by_provider``, ``_unweakable``, ``_global``: run counts per meter provider,

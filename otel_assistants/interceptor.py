@@ -14,24 +14,37 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import Span, SpanKind
 
 from . import attributes as a
 from . import fields as f
 from .failsafe import failsafe, report
-from .operations import Call, hooks_for
+from .operations import DEFAULT, HOOKS, Call
 from .parse_later import observe_parse
 from .routes import route
 from .runstate import ClientInfo
 from .sdk_results import STREAM_SHAPES, Shape, classify, payload
 from .shutdown import ShutdownHook
 from .spans import mark_exception, now_ns, seconds_between, set_present
-from .streams import drain_dropped, observe_run_stream
+from .streams import drain_dropped, dropped_observers, observe_run_stream
 from .telemetry import Telemetry
 from .tracker import RunTracker
 
 CLIENT_CACHE = 256  # distinct client base URLs remembered
+
+try:  # the keys opentelemetry-instrumentation's is_instrumentation_enabled() reads (0.48b0 to now)
+    from opentelemetry.instrumentation.utils import _SUPPRESS_INSTRUMENTATION_KEY as _SUPPRESS
+    from opentelemetry.instrumentation.utils import _SUPPRESS_INSTRUMENTATION_KEY_PLAIN as _SUPPRESS_PLAIN
+
+    def suppressed() -> bool:
+        """suppress_instrumentation() is in force: one context read where the helper makes four."""
+        current = otel_context.get_current()
+        return bool(current.get(_SUPPRESS) or current.get(_SUPPRESS_PLAIN))
+except ImportError:  # a release that moved them: the public helper
+    from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+
+    def suppressed() -> bool:
+        return not is_instrumentation_enabled()
 
 
 class Interceptor:
@@ -49,8 +62,14 @@ class Interceptor:
 
     # wrapt wrappers ------------------------------------------------------------------------
 
+    # The guard of failsafe.py, written out: these run on every request the app makes.
+
     def sync_request(self, wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
-        call = self._begin(instance, args, kwargs)
+        try:
+            call = self._begin(instance, args, kwargs)
+        except Exception as error:
+            report("Interceptor._begin", error)
+            call = None
         if call is None:
             return wrapped(*args, **kwargs)
         try:
@@ -59,12 +78,17 @@ class Interceptor:
             self._failed(call, error)
             raise
         finally:
-            self._detach(call)
+            if call.token is not None:
+                self._detach(call)
         return self._succeeded(call, result)
 
     async def async_request(self, wrapped: Callable[..., Awaitable[Any]], instance: Any, args: tuple,
                             kwargs: dict) -> Any:
-        call = self._begin(instance, args, kwargs)
+        try:
+            call = self._begin(instance, args, kwargs)
+        except Exception as error:
+            report("Interceptor._begin", error)
+            call = None
         if call is None:
             return await wrapped(*args, **kwargs)
         try:
@@ -73,23 +97,25 @@ class Interceptor:
             self._failed(call, error)
             raise
         finally:
-            self._detach(call)
+            if call.token is not None:
+                self._detach(call)
         return self._succeeded(call, result)
 
     # before the request ----------------------------------------------------------------------
 
-    @failsafe()
     def _begin(self, instance: Any, args: tuple, kwargs: dict) -> Call | None:
-        if not is_instrumentation_enabled():
+        if suppressed():
             return None
-        drain_dropped()  # streams collected inside a garbage collection end here, outside any lock
+        if dropped_observers:
+            drain_dropped()  # streams collected inside a garbage collection end here, outside any lock
         options = args[1] if len(args) > 1 else kwargs.get("options")
         target = route(getattr(options, "method", None), getattr(options, "url", None))
         if target is None:
             return None
         self.tracker.sweep()
-        hooks = hooks_for(target.operation)
-        call = Call(target, hooks, self._client_info(instance), f.mapping(getattr(options, "json_data", None)),
+        hooks = HOOKS.get(target.operation, DEFAULT)
+        body = getattr(options, "json_data", None)
+        call = Call(target, hooks, self._client_info(instance), body if isinstance(body, dict) else {},
                     kwargs.get("stream") is True, instance, options)
         hooks.before(self, call)
         return call
@@ -179,9 +205,13 @@ class Interceptor:
     def _succeeded(self, call: Call, result: Any) -> Any:
         """Hand the result to the operation's hooks; returns it, a stream behind its proxy."""
         try:
-            call.hooks.accepted(self, call)
+            hooks = call.hooks
+            if hooks.accepts:
+                hooks.accepted(self, call)
             shape = classify(result)
-            if call.stream and shape in STREAM_SHAPES:
+            if shape is Shape.MODEL:
+                self._observe(call, result)
+            elif call.stream and shape in STREAM_SHAPES:
                 result = self._observe_stream(call, result, shape)
             elif shape is Shape.UNREAD_RESPONSE:  # with_streaming_response: seen when parsed
                 result = observe_parse(result, lambda parsed: self._observe(call, parsed))

@@ -54,6 +54,8 @@ class Hooks:
 
     # The span attribute that the answer's ``id`` fills (the id of what the operation created).
     created: str | None = None
+    # Whether ``accepted`` does anything (it is asked on every request, so a no-op is not called).
+    accepts = False
 
     def before(self, it: Interceptor, call: Call) -> None:
         """The request is about to be sent."""
@@ -71,7 +73,7 @@ class Hooks:
         return None
 
     def accepted(self, it: Interceptor, call: Call) -> None:
-        """The API accepted the request (called before its answer is read)."""
+        """The API accepted the request (called before its answer is read, when ``accepts``)."""
 
     def answered(self, it: Interceptor, call: Call, answer: Any) -> None:
         """The API object the request returned."""
@@ -166,6 +168,8 @@ class ActOnRun(Hooks):
 
 
 class SubmitToolOutputs(ActOnRun):
+    accepts = True
+
     def before(self, it: Interceptor, call: Call) -> None:
         call.submitted = _submitted_outputs(call.body)
         super().before(it, call)
@@ -272,10 +276,6 @@ HOOKS: dict[str, Hooks] = {
     "upload_file": CreatesObject(a.FILE_ID),
     "create_vector_store_file": CreatesObject(a.FILE_ID),
 }
-
-
-def hooks_for(operation: str) -> Hooks:
-    return HOOKS.get(operation, DEFAULT)
 
 
 def _submitted_outputs(body: dict[str, Any]) -> dict[str, Any]:

@@ -13,8 +13,8 @@ from . import fields as f
 NS_PER_S = 1_000_000_000
 
 
-def now_ns() -> int:
-    return time.time_ns()
+# The clock of every span and duration; the builtin itself, so reading it costs no call of ours.
+now_ns = time.time_ns
 
 
 def seconds_between(start_ns: int, end_ns: int) -> float:

@@ -37,7 +37,7 @@ _QUIET = frozenset({"thread.run.step.delta", "thread.message.created", "thread.m
                     "thread.message.incomplete", "done"})
 
 # Observers whose proxy was collected inside a garbage collection, waiting for a safe moment.
-_dropped: deque[StreamObserver] = deque()
+dropped_observers: deque[StreamObserver] = deque()
 
 # Open observers per run (keyed by id(run); the observers keep the run alive while counted):
 # a run watched by two streams at once (a tool-output stream opened before the first one was
@@ -70,9 +70,9 @@ class _Collection:
 def drain_dropped() -> None:
     """End the streams whose proxies were collected inside a garbage collection. Called where
     no lock of ours is held: the start of a request and shutdown."""
-    while _dropped:
+    while dropped_observers:
         try:
-            observer = _dropped.popleft()
+            observer = dropped_observers.popleft()
         except IndexError:  # another thread took the last one
             return
         observer.finished()
@@ -137,7 +137,7 @@ class StreamObserver:
             if not self._pending:
                 return
             if _Collection.running:
-                _dropped.append(self)  # deque.append takes no lock: safe in a finalizer
+                dropped_observers.append(self)  # deque.append takes no lock: safe in a finalizer
             else:
                 self.finished()
         except Exception:  # interpreter shutdown: module globals may already be gone

@@ -69,6 +69,35 @@ def test_vector_stores_and_files(otel: Otel, client: Any) -> None:
     assert otel.spans("delete_vector_store")[0].attributes["gen_ai.data_source.id"] == store.id
 
 
+@pytest.mark.skipif(not hasattr(openai.OpenAI, "vector_stores"),
+                    reason="search, file update and file content came with the SDK's top-level vector_stores")
+def test_search_file_update_and_content_spans(otel: Otel, client: Any) -> None:
+    uploaded = client.files.create(file=("paris.txt", b"the weather in Paris is mild"), purpose="assistants")
+    store = client.vector_stores.create(name="docs", file_ids=[uploaded.id])
+    hits = list(client.vector_stores.search(store.id, query="Paris weather"))
+    updated = client.vector_stores.files.update(file_id=uploaded.id, vector_store_id=store.id,
+                                                attributes={"topic": "weather"})
+    content = list(client.vector_stores.files.content(file_id=uploaded.id, vector_store_id=store.id))
+    # The emulator answers as the API does.
+    assert [(hit.file_id, hit.score) for hit in hits] == [(uploaded.id, 1.0)]
+    assert updated.attributes == {"topic": "weather"}
+    assert [part.text for part in content] == ["the weather in Paris is mild"]
+    expected = {
+        "search_vector_store": {"gen_ai.data_source.id": store.id},
+        "update_vector_store_file": {"gen_ai.data_source.id": store.id, "openai.assistants.file.id": uploaded.id},
+        "retrieve_vector_store_file_content": {"gen_ai.data_source.id": store.id,
+                                               "openai.assistants.file.id": uploaded.id},
+    }
+    for operation, ids in expected.items():
+        (span,) = otel.spans(operation)
+        assert span.kind is SpanKind.CLIENT
+        assert span.attributes == {"gen_ai.operation.name": operation, "gen_ai.provider.name": "openai",
+                                   **ids, "server.address": "127.0.0.1", "server.port": span.attributes["server.port"]}
+        (point,) = [p for p in otel.points("gen_ai.client.operation.duration")
+                    if p.attributes["gen_ai.operation.name"] == operation]
+        assert point.count == 1
+
+
 def test_auto_pagination_gives_a_span_per_page(otel: Otel, client: Any) -> None:
     thread = client.beta.threads.create()
     for index in range(45):

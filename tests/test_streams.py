@@ -627,9 +627,9 @@ def test_stream_collected_inside_a_collection_ends_on_the_next_request(otel: Ote
     read_to_first_delta(handler)
     del manager, handler
     gc.collect()
-    assert len(streams._dropped) == 1
+    assert len(streams.dropped_observers) == 1
     threads.create()
-    assert not streams._dropped
+    assert not streams.dropped_observers
     assert_looked_up(otel)
 
 
@@ -1132,7 +1132,7 @@ def test_abandoned_streams_leave_nothing_alive(make_otel: Callable[..., Otel], e
         otel.exporter.clear()
         for kind in (RunState, SdkSpan, streams.StreamObserver, streams.ObservedStream, streams.ObservedResponse):
             assert live(kind) == 0, kind
-        assert not streams._watchers and not streams._dropped
+        assert not streams._watchers and not streams.dropped_observers
     finally:
         otel.close()
 

@@ -578,29 +578,26 @@ class Api:
         self._settle(record)
         return json_response(paginate(_filtered(record.files.values(), request.query), request.query))
 
-    def get_vector_store_file(self, request: Request, vector_store_id: str, file_id: str) -> Response:
+    def _attached(self, vector_store_id: str, file_id: str) -> JsonObject:
         record = self._vector_store(vector_store_id)
         self._settle(record)
         attached = record.files.get(file_id)
         if attached is None:
             raise not_found("vector store file", file_id)
-        return json_response(attached)
+        return attached
+
+    def get_vector_store_file(self, request: Request, vector_store_id: str, file_id: str) -> Response:
+        return json_response(self._attached(vector_store_id, file_id))
 
     def update_vector_store_file(self, request: Request, vector_store_id: str, file_id: str) -> Response:
-        record = self._vector_store(vector_store_id)
-        self._settle(record)
-        attached = record.files.get(file_id)
-        if attached is None:
-            raise not_found("vector store file", file_id)
+        attached = self._attached(vector_store_id, file_id)
         if "attributes" not in request.body:
             raise missing("attributes")
         attached["attributes"] = request.body["attributes"] or {}
         return json_response(attached)
 
     def get_vector_store_file_content(self, request: Request, vector_store_id: str, file_id: str) -> Response:
-        record = self._vector_store(vector_store_id)
-        if file_id not in record.files:
-            raise not_found("vector store file", file_id)
+        self._attached(vector_store_id, file_id)
         parts = [{"type": "text", "text": _text_of(self._file(file_id).content)}]
         return json_response({"object": "vector_store.file_content.page", "data": parts, "has_more": False,
                               "next_page": None})
