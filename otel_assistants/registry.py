@@ -81,7 +81,8 @@ class RunRegistry:
             self._runs[key] = state
             if state.owner:
                 state.lookups_left = MAX_LOOKUPS
-            self.schedule(state)
+            if state.run_id is not None:  # a run known by a placeholder is filed once its id is known
+                self.schedule(state)
             while len(self._runs) > self._cap:
                 _, oldest = self._runs.popitem(last=False)
                 self._claim(oldest)
@@ -97,7 +98,7 @@ class RunRegistry:
             self._runs.pop(state.key, None)
             state.run_id = state.key = run_id
             self._runs[run_id] = state
-            self._push(state)  # its deadline entry was filed under the placeholder key
+            self.schedule(state)
             return True
 
     def claim(self, state: RunState) -> bool:

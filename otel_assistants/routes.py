@@ -36,10 +36,22 @@ _ROOTS = frozenset({"assistants", "threads", "vector_stores", "files"})
 
 # (method, path shape with "*" for ids) -> (operation name, names of the ids in order)
 _TABLE: dict[tuple[str, tuple[str, ...]], tuple[str, tuple[str, ...]]] = {}
+# What route() looks up: (method, the path's literal segments, its length) -> (operation, the
+# Route field index of each id). The API's paths alternate a collection and an id, so the
+# literals are the even segments and the ids the odd ones; the one path with two literals in a
+# row (threads/runs) is filed under all its segments.
+_LOOKUP: dict[tuple[str, tuple[str, ...], int], tuple[str, tuple[int, ...]]] = {}
 
 
 def _add(method: str, shape: str, operation: str, ids: tuple[str, ...] = ()) -> None:
-    _TABLE[(method, tuple(shape.split("/")))] = (operation, ids)
+    parts = tuple(shape.split("/"))
+    _TABLE[(method, parts)] = (operation, ids)
+    if _LITERALS.isdisjoint(parts[1::2]):
+        assert all(part == "*" for part in parts[1::2]) and "*" not in parts[0::2], shape
+        literals = parts[0::2]
+    else:
+        literals = parts
+    _LOOKUP[(method, literals, len(parts))] = (operation, tuple(Route._fields.index(name) for name in ids))
 
 
 _add("POST", "assistants", "create_agent")
@@ -100,27 +112,28 @@ def route(method: Any, url: Any) -> Route | None:
     """The Assistants operation for a request, or None for any other OpenAI API request."""
     if not isinstance(method, str) or not isinstance(url, str):
         return None
-    path = url.split("?", 1)[0].strip("/")
+    path = url.partition("?")[0].strip("/")
     if "://" in path:  # an absolute URL given by the app: keep only its path
         path = path.split("://", 1)[1].partition("/")[2]
     segments = path.split("/")
     if segments[0] not in _ROOTS:  # chat, responses, embeddings...: not ours, decided at once
         return None
-    ids = []
-    shape = []
-    for segment in segments:
-        if segment in _LITERALS:
-            shape.append(segment)
-        else:
-            shape.append("*")
-            ids.append(segment)
-    entry = _TABLE.get((method.upper(), tuple(shape)))
-    if entry is None:
+    # Runs on every request: slices and set checks, no loop over the segments.
+    ids = segments[1::2]
+    if _LITERALS.isdisjoint(ids):
+        entry = _LOOKUP.get((method.upper(), tuple(segments[0::2]), len(segments)))
+    else:
+        entry = _LOOKUP.get((method.upper(), tuple(segments), len(segments)))
+        ids = []
+    if entry is None or not all(ids):  # an empty id (a doubled slash) names nothing
         return None
-    operation, id_names = entry
-    if not ids:
+    operation, slots = entry
+    if not slots:
         return Route(operation)
-    return Route(operation, **dict(zip(id_names, ids, strict=True)))
+    values: list[str | None] = [operation, None, None, None, None, None, None, None, None]
+    for slot, value in zip(slots, ids, strict=True):
+        values[slot] = value
+    return Route._make(values)
 
 
 def table() -> list[tuple[str, str, str]]:

@@ -84,6 +84,7 @@ class RunState:
     incomplete_reason: str | None = None
     last_error_code: str | None = None
     builtin_tools: bool | None = None  # the run's tools include code_interpreter or file_search
+    expiry_known: bool = False  # the deadline follows the server's expires_at
     tools: dict[str, ToolCall] = field(default_factory=dict)  # asked, not yet answered here
     ended: bool = False
     streamed: bool = False

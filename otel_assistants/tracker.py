@@ -486,23 +486,28 @@ class RunTracker:
         value = field("model")
         if type(value) is str and value:
             state.response_model = value
-        value = field("created_at")
-        if type(value) is int and value:
-            state.created_at = value
-        value = field("started_at")
-        if type(value) is int and value:
-            state.started_at = value
+        # A run's creation time, tools and expiry never change: read until known.
+        if state.created_at is None:
+            value = field("created_at")
+            if type(value) is int and value:
+                state.created_at = value
+        if state.started_at is None:
+            value = field("started_at")
+            if type(value) is int and value:
+                state.started_at = value
         if state.builtin_tools is None:
             tools = field("tools")
             if isinstance(tools, (list, tuple)):
                 state.builtin_tools = any(f.text(tool, "type") in a.BUILTIN_TOOLS for tool in tools)
-        expires_at = field("expires_at")
-        if type(expires_at) is int and state.created_at is not None:
-            # The server's lifetime for the run, counted on the client's clock: skew-proof.
-            deadline = state.seen_at + max(expires_at - state.created_at, 0) + ABANDON_GRACE_S
-            if deadline != state.deadline:
-                state.deadline = deadline
-                self.registry.schedule(state)
+        if not state.expiry_known and state.created_at is not None:
+            expires_at = field("expires_at")
+            if type(expires_at) is int:
+                # The server's lifetime for the run, counted on the client's clock: skew-proof.
+                state.expiry_known = True
+                deadline = state.seen_at + max(expires_at - state.created_at, 0) + ABANDON_GRACE_S
+                if deadline != state.deadline:
+                    state.deadline = deadline
+                    self.registry.schedule(state)
         usage = field("usage")
         if usage is not None:
             prompt, completion = f.integer(usage, "prompt_tokens"), f.integer(usage, "completion_tokens")
