@@ -62,14 +62,8 @@ class Interceptor:
 
     # wrapt wrappers ------------------------------------------------------------------------
 
-    # The guard of failsafe.py, written out: these run on every request the app makes.
-
     def sync_request(self, wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
-        try:
-            call = self._begin(instance, args, kwargs)
-        except Exception as error:
-            report("Interceptor._begin", error)
-            call = None
+        call = self._begin(instance, args, kwargs)
         if call is None:
             return wrapped(*args, **kwargs)
         try:
@@ -84,11 +78,7 @@ class Interceptor:
 
     async def async_request(self, wrapped: Callable[..., Awaitable[Any]], instance: Any, args: tuple,
                             kwargs: dict) -> Any:
-        try:
-            call = self._begin(instance, args, kwargs)
-        except Exception as error:
-            report("Interceptor._begin", error)
-            call = None
+        call = self._begin(instance, args, kwargs)
         if call is None:
             return await wrapped(*args, **kwargs)
         try:
@@ -104,21 +94,26 @@ class Interceptor:
     # before the request ----------------------------------------------------------------------
 
     def _begin(self, instance: Any, args: tuple, kwargs: dict) -> Call | None:
-        if suppressed():
+        # The guard of failsafe.py, written out: this runs on every request the app makes.
+        try:
+            if suppressed():
+                return None
+            if dropped_observers:
+                drain_dropped()  # streams collected inside a garbage collection end here, outside any lock
+            options = args[1] if len(args) > 1 else kwargs.get("options")
+            target = route(getattr(options, "method", None), getattr(options, "url", None))
+            if target is None:
+                return None
+            self.tracker.sweep()
+            hooks = HOOKS.get(target.operation, DEFAULT)
+            body = getattr(options, "json_data", None)
+            call = Call(target, hooks, self._client_info(instance), body if isinstance(body, dict) else {},
+                        kwargs.get("stream") is True, instance, options)
+            hooks.before(self, call)
+            return call
+        except Exception as error:
+            report("Interceptor._begin", error)
             return None
-        if dropped_observers:
-            drain_dropped()  # streams collected inside a garbage collection end here, outside any lock
-        options = args[1] if len(args) > 1 else kwargs.get("options")
-        target = route(getattr(options, "method", None), getattr(options, "url", None))
-        if target is None:
-            return None
-        self.tracker.sweep()
-        hooks = HOOKS.get(target.operation, DEFAULT)
-        body = getattr(options, "json_data", None)
-        call = Call(target, hooks, self._client_info(instance), body if isinstance(body, dict) else {},
-                    kwargs.get("stream") is True, instance, options)
-        hooks.before(self, call)
-        return call
 
     def _client_info(self, instance: Any) -> ClientInfo:
         cls = type(instance)

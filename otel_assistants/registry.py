@@ -20,8 +20,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from .runstate import EndedRun, RunState
-from .spans import NS_PER_S
+from .runstate import NS_PER_S, EndedRun, RunState
 
 # Look-ups per owned run the app does not see end, spread evenly over its life with the last one
 # at its expiry plus grace: a run handed to another process is reported at most
@@ -114,7 +113,7 @@ class RunRegistry:
         if self._runs.get(state.key) is state:
             del self._runs[state.key]
         if state.run_id is not None:
-            self._ended[state.run_id] = EndedRun(state.span.get_span_context(), state.start_ns, state.done_steps)
+            self._ended[state.run_id] = EndedRun(state.span_context, state.start_ns, state.done_steps)
             while len(self._ended) > self._cap:
                 self._ended.popitem(last=False)
 

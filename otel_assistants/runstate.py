@@ -10,6 +10,8 @@ from opentelemetry.trace import Span, SpanContext
 
 from . import attributes as a
 
+NS_PER_S = 1_000_000_000  # the one nanosecond constant (API times are in seconds, span times in ns)
+
 
 @dataclass(frozen=True)
 class ClientInfo:
@@ -63,6 +65,7 @@ class EndedRun:
 @dataclass(eq=False, slots=True)
 class RunState:
     span: Span
+    span_context: SpanContext  # what is kept of the span once the run ended
     context: Any
     start_ns: int
     client: ClientInfo

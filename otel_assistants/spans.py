@@ -9,9 +9,7 @@ from opentelemetry.trace import Span, Status, StatusCode
 
 from . import attributes as a
 from . import fields as f
-
-NS_PER_S = 1_000_000_000
-
+from .runstate import NS_PER_S
 
 # The clock of every span and duration; the builtin itself, so reading it costs no call of ours.
 now_ns = time.time_ns

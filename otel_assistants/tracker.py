@@ -102,7 +102,8 @@ class RunTracker:
                 a.INPUT_MESSAGES: self.capture.input_messages(messages),
             })
         state = RunState(
-            span=span, context=trace.set_span_in_context(span), start_ns=start, client=client,
+            span=span, span_context=span.get_span_context(), context=trace.set_span_in_context(span),
+            start_ns=start, client=client,
             deadline=start / NS_PER_S + DEFAULT_RUN_LIFETIME_S + ABANDON_GRACE_S, seen_at=start / NS_PER_S,
             api=api, thread_id=thread_id, assistant_id=assistant_id, agent_name=name,
             request_model=request_model, streamed=stream, seen_ns=start,
@@ -226,7 +227,8 @@ class RunTracker:
                              owner=owner, parent=parent)
         seen_at = start_ns / NS_PER_S
         state = RunState(
-            span=span, context=trace.set_span_in_context(span), start_ns=start, client=client,
+            span=span, span_context=span.get_span_context(), context=trace.set_span_in_context(span),
+            start_ns=start, client=client,
             deadline=seen_at + DEFAULT_RUN_LIFETIME_S + ABANDON_GRACE_S, seen_at=seen_at, owner=owner,
             api=api if owner else None, run_id=run_id, assistant_id=assistant_id, agent_name=name,
             seen_ns=start_ns,
