@@ -32,9 +32,6 @@ from .sdk_results import STREAM_SHAPES, Shape, is_event_stream, parses_async
 from .tracker import RunTracker
 
 _DELTA = "thread.message.delta"
-# Events with nothing for the run: neither a status, nor a finished step, nor the first chunk.
-_QUIET = frozenset({"thread.run.step.delta", "thread.message.created", "thread.message.in_progress",
-                    "thread.message.incomplete", "done"})
 
 # Observers whose proxy was collected inside a garbage collection, waiting for a safe moment.
 dropped_observers: deque[StreamObserver] = deque()
@@ -81,10 +78,11 @@ def drain_dropped() -> None:
 class StreamObserver:
     """Feeds one stream's events to the tracker. Not a span owner: the tracker is."""
 
-    __slots__ = ("_pending", "_run", "_start_ns", "_tracker")
+    __slots__ = ("_ignored", "_pending", "_run", "_start_ns", "_tracker")
 
     def __init__(self, tracker: RunTracker, run: RunState, start_ns: int) -> None:
         self._tracker = tracker
+        self._ignored = tracker.ignored_stream_events
         self._run = run
         self._start_ns = start_ns
         # One token, popped by whoever reports the stop first: list.pop is atomic, so exactly
@@ -103,7 +101,7 @@ class StreamObserver:
             # tell the run nothing, so they cost one comparison.
             if name == _DELTA and self._run.first_chunk_seen:
                 return
-            if name in _QUIET:
+            if name in self._ignored:
                 return
             self._tracker.stream_event(self._run, name, getattr(event, "data", None), self._start_ns)
         except Exception as error:

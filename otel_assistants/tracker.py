@@ -49,6 +49,11 @@ SWEEP_INTERVAL_S = 1.0
 # Assistant id -> name memory, so run spans can be named without an extra request.
 AGENT_NAME_MEMORY = 10000
 
+# Stream events with nothing for a run: neither a status, nor a finished step, nor the first chunk.
+QUIET_STREAM_EVENTS = frozenset({"thread.run.step.delta", "thread.message.created", "thread.message.in_progress",
+                                 "thread.message.incomplete", "done"})
+STEP_EVENTS = frozenset({"thread.run.step.created", "thread.run.step.in_progress", "thread.run.step.completed",
+                         "thread.run.step.failed", "thread.run.step.cancelled", "thread.run.step.expired"})
 # A run's server time (seconds) at which it ended, by terminal status.
 END_FIELDS = {"completed": "completed_at", "incomplete": "completed_at", "failed": "failed_at",
               "cancelled": "cancelled_at", "expired": "expires_at"}
@@ -70,6 +75,14 @@ class RunTracker:
         self._next_sweep = 0.0
         self.own_requests = OwnRequests(telemetry.own_requests, self._tick, self._forked)
         self.registry = RunRegistry(settings.max_tracked_runs, settings.adopt_runs, self.own_requests.wake_at)
+        # Stream events that tell this tracker nothing, as configured: a stream's observer passes
+        # them by without a call (most of a stream's events, unless steps or content are recorded).
+        ignored = set(QUIET_STREAM_EVENTS)
+        if not self._steps_enabled:
+            ignored.update(STEP_EVENTS)
+        if not self.capture.enabled:
+            ignored.add("thread.message.completed")
+        self.ignored_stream_events = frozenset(ignored)
 
     # ----- a run this process creates ------------------------------------------------------
 
@@ -264,8 +277,10 @@ class RunTracker:
 
     def _stream_step(self, state: RunState, name: str, step: Any) -> None:
         """Steps seen live: spans with the times the client saw them start and end."""
+        if not self._steps_enabled:
+            return
         step_id = f.text(step, "id")
-        if step_id is None or not self._steps_enabled:
+        if step_id is None:
             return
         registry = self.registry
         if name == "thread.run.step.created":
@@ -485,10 +500,11 @@ class RunTracker:
             state.thread_id = f.as_text(field("thread_id"))
         if state.assistant_id is None:
             state.assistant_id = f.as_text(field("assistant_id"))
-        value = field("model")
-        if type(value) is str and value:
-            state.response_model = value
-        # A run's creation time, tools and expiry never change: read until known.
+        if state.response_model is None:
+            value = field("model")
+            if type(value) is str and value:
+                state.response_model = value
+        # A run's model, creation time, tools and expiry never change: read until known.
         if state.created_at is None:
             value = field("created_at")
             if type(value) is int and value:
@@ -510,27 +526,28 @@ class RunTracker:
                 if deadline != state.deadline:
                     state.deadline = deadline
                     self.registry.schedule(state)
-        usage = field("usage")
-        if usage is not None:
-            prompt, completion = f.integer(usage, "prompt_tokens"), f.integer(usage, "completion_tokens")
-            if prompt is not None or completion is not None:
-                state.usage = (prompt or 0, completion or 0)
-        details = field("incomplete_details")
-        if details is not None:
-            state.incomplete_reason = f.text(details, "reason") or state.incomplete_reason
-        last_error = field("last_error")
-        if last_error is not None:
-            state.last_error_code = f.text(last_error, "code") or state.last_error_code
         status = field("status")
         if type(status) is not str or not status:
-            status = None
-        elif status != state.status:
+            return None
+        if status != state.status:
             if state.tools and status in AFTER_SUBMISSION:
                 state.tools.clear()  # answered by another process: that one records them
             state.status = status
             status_seen(state.span, status)
         if status == "requires_action":
             self._tool_calls_asked(state, field("required_action"))
+        elif status in a.TERMINAL_STATUSES:  # the API fills these only in a run's final object
+            usage = field("usage")
+            if usage is not None:
+                prompt, completion = f.integer(usage, "prompt_tokens"), f.integer(usage, "completion_tokens")
+                if prompt is not None or completion is not None:
+                    state.usage = (prompt or 0, completion or 0)
+            details = field("incomplete_details")
+            if details is not None:
+                state.incomplete_reason = f.text(details, "reason") or state.incomplete_reason
+            last_error = field("last_error")
+            if last_error is not None:
+                state.last_error_code = f.text(last_error, "code") or state.last_error_code
         return status
 
     def _tool_calls_asked(self, state: RunState, action: Any) -> None:
