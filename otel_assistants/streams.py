@@ -78,11 +78,13 @@ def drain_dropped() -> None:
 class StreamObserver:
     """Feeds one stream's events to the tracker. Not a span owner: the tracker is."""
 
-    __slots__ = ("_ignored", "_pending", "_run", "_start_ns", "_tracker")
+    __slots__ = ("_pending", "_run", "_start_ns", "_tracker", "ignored")
 
     def __init__(self, tracker: RunTracker, run: RunState, start_ns: int) -> None:
         self._tracker = tracker
-        self._ignored = tracker.ignored_stream_events
+        # The events this stream passes by; message deltas join them after the first one (time
+        # to first chunk), after which they tell the run nothing. The iterating loops read it too.
+        self.ignored = set(tracker.ignored_stream_events)
         self._run = run
         self._start_ns = start_ns
         # One token, popped by whoever reports the stop first: list.pop is atomic, so exactly
@@ -97,12 +99,10 @@ class StreamObserver:
     def event(self, event: Any) -> None:
         try:
             name = getattr(event, "event", None)
-            # Most of a stream is message deltas; after the first one (time to first chunk) they
-            # tell the run nothing, so they cost one comparison.
-            if name == _DELTA and self._run.first_chunk_seen:
+            if name in self.ignored:
                 return
-            if name in self._ignored:
-                return
+            if name == _DELTA:
+                self.ignored.add(_DELTA)
             self._tracker.stream_event(self._run, name, getattr(event, "data", None), self._start_ns)
         except Exception as error:
             report("stream_event", error)
@@ -180,6 +180,7 @@ class ObservedStream(ObjectProxy):  # type: ignore[misc]
         step = self.__wrapped__.__next__
         observer = self._self_observer
         see = observer.event
+        ignored = observer.ignored  # most events (every delta after the first): passed by without a call
         while True:
             try:
                 event = step()
@@ -189,7 +190,12 @@ class ObservedStream(ObjectProxy):  # type: ignore[misc]
             except BaseException as error:
                 observer.finished(error)
                 raise
-            see(event)
+            try:
+                passed_by = getattr(event, "event", None) in ignored
+            except Exception:  # an event of an odd shape: event() reports it
+                passed_by = False
+            if not passed_by:
+                see(event)
             yield event
 
     def __next__(self) -> Any:
@@ -237,6 +243,7 @@ class ObservedAsyncStream(ObjectProxy):  # type: ignore[misc]
         step = self.__wrapped__.__anext__
         observer = self._self_observer
         see = observer.event
+        ignored = observer.ignored
         while True:
             try:
                 event = await step()
@@ -246,7 +253,12 @@ class ObservedAsyncStream(ObjectProxy):  # type: ignore[misc]
             except BaseException as error:
                 observer.finished(error)
                 raise
-            see(event)
+            try:
+                passed_by = getattr(event, "event", None) in ignored
+            except Exception:  # an event of an odd shape: event() reports it
+                passed_by = False
+            if not passed_by:
+                see(event)
             yield event
 
     async def __anext__(self) -> Any:
