@@ -223,9 +223,10 @@ class RunRegistry:
     def _push(self, state: RunState) -> None:
         heapq.heappush(self._deadlines, (state.due, next(self._sequence), state.key))
         # Entries of ended runs stay until popped (they hold only a key); rebuild before they
-        # outnumber live runs.
+        # outnumber live runs. Runs still known by a placeholder are not filed (see ``add``).
         if len(self._deadlines) > 2 * len(self._runs) + 64:
-            live = [(s.due, next(self._sequence), s.key) for s in self._runs.values() if not s.ended]
+            live = [(s.due, next(self._sequence), s.key) for s in self._runs.values()
+                    if not s.ended and s.run_id is not None]
             heapq.heapify(live)
             self._deadlines = live
         self._wake_at(state.due)
