@@ -41,12 +41,21 @@ RUN_STEP_TYPE = "openai.assistants.run_step.type"
 RUN_STEP_STATUS = "openai.assistants.run_step.status"
 MESSAGE_ID = "openai.assistants.message.id"
 FILE_ID = "openai.assistants.file.id"
+FILE_BATCH_ID = "openai.assistants.file_batch.id"
+FILE_USAGE_BYTES = "openai.assistants.file.usage_bytes"
+INGESTION_STATUS = "openai.assistants.ingestion.status"
+INGESTION_POLL_COUNT = "openai.assistants.ingestion.poll_count"
+INGESTION_FILES_COMPLETED = "openai.assistants.ingestion.files.completed"
+INGESTION_FILES_FAILED = "openai.assistants.ingestion.files.failed"
+INGESTION_FILES_CANCELLED = "openai.assistants.ingestion.files.cancelled"
+INGESTION_FILES_TOTAL = "openai.assistants.ingestion.files.total"
 FILE_SEARCH_RESULT_COUNT = "openai.assistants.file_search.result_count"
 OWN_REQUEST_TYPE = "openai.assistants.instrumentation.request.type"
 OWN_REQUEST_OUTCOME = "openai.assistants.instrumentation.request.outcome"
 
 # Events
 RUN_STATUS_EVENT = "openai.assistants.run.status"
+VECTOR_STORE_NOT_READY_EVENT = "openai.assistants.vector_store.not_ready"
 
 # Values
 PROVIDER_OPENAI = "openai"
@@ -57,11 +66,17 @@ EXECUTE_TOOL = "execute_tool"
 ERROR_EXPIRED = "expired"
 ERROR_ABANDONED = "abandoned"
 ERROR_TOOL_OUTPUT_NOT_SUBMITTED = "tool_output_not_submitted"
+ERROR_FILES_FAILED = "files_failed"
+INGEST_FILE = "ingest_file"
+INGEST_FILE_BATCH = "ingest_file_batch"
 OTHER_VALUE = "_OTHER"
 OWN_REQUEST_RUN_LOOKUP = "run_lookup"
 OWN_REQUEST_STEP_FETCH = "step_fetch"
+OWN_REQUEST_INGESTION_LOOKUP = "ingestion_lookup"
 
 TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled", "expired", "incomplete"})
+# An ingestion job's (a vector store file's or file batch's) terminal statuses.
+INGESTION_TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
 
 # A tool call's type in the API -> its gen_ai.tool.type.
 TOOL_TYPES = {"function": "function", "code_interpreter": "extension", "file_search": "datastore"}
@@ -81,6 +96,8 @@ METRIC_TOOL_DURATION = "openai.assistants.tool_call.duration"
 METRIC_TOKEN_USAGE = "gen_ai.client.token.usage"
 METRIC_OPERATION_DURATION = "gen_ai.client.operation.duration"
 METRIC_TIME_TO_FIRST_CHUNK = "gen_ai.client.operation.time_to_first_chunk"
+METRIC_INGESTION_DURATION = "openai.assistants.ingestion.duration"
+METRIC_INGESTION_FILES = "openai.assistants.ingestion.files"
 # Not in the contract's table: the instrumentation's own requests, for watching the instrumentation itself.
 METRIC_OWN_REQUESTS = "openai.assistants.instrumentation.requests"
 

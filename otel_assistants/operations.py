@@ -15,6 +15,7 @@ from opentelemetry.trace import Span
 
 from . import attributes as a
 from . import fields as f
+from .ingestion import IngestionJob, job_key
 from .propagation import write_traceparent
 from .routes import Route
 from .runstate import ClientInfo, RunState
@@ -27,8 +28,8 @@ if TYPE_CHECKING:
 class Call:
     """What the choke point knows about one request while it is in flight."""
 
-    __slots__ = ("api", "began_following", "body", "client", "followed", "hooks", "options", "parent", "route",
-                 "run", "span", "start_ns", "stream", "submitted", "token")
+    __slots__ = ("api", "began_following", "body", "client", "followed", "hooks", "job", "options", "parent",
+                 "route", "run", "span", "start_ns", "stream", "submitted", "token")
 
     def __init__(self, route: Route, hooks: Hooks, client: ClientInfo, body: dict[str, Any], stream: bool,
                  api: Any, options: Any) -> None:
@@ -41,6 +42,7 @@ class Call:
         self.options = options  # the SDK's request options (the create's metadata is written there)
         self.run: RunState | None = None  # the run this request creates
         self.followed: RunState | None = None  # the run this request acts on, when followed
+        self.job: IngestionJob | None = None  # the ingestion job this request creates or polls
         self.began_following = False  # this request made this process follow that run
         self.span: Span | None = None
         self.parent: Any = None  # a retrieve of a run not followed: where its span goes, if it gets one
@@ -98,10 +100,12 @@ class CreateRun(Hooks):
 
     def before(self, it: Interceptor, call: Call) -> None:
         it.shutdown_hook.follow()  # the app may have set its tracer provider since instrument()
-        call.run = it.tracker.start(call.client, call.route.thread_id, call.body, call.api)
+        run = call.run = it.tracker.start(call.client, call.route.thread_id, call.body, call.api)
         if it.propagate:
-            write_traceparent(call.options, call.run.span)
-        call.token = otel_context.attach(call.run.context)
+            write_traceparent(call.options, run.span)
+        # Stores the run searches that this process last saw still indexing (contract 2.7).
+        it.tracker.ingestion.not_ready(run.span, call.body, run.assistant_id, run.thread_id)
+        call.token = otel_context.attach(run.context)
 
     def answered(self, it: Interceptor, call: Call, answer: Any) -> None:
         assert call.run is not None
@@ -200,10 +204,12 @@ class RetrieveStep(Hooks):
 
 
 class ReadAgent(Hooks):
-    """An answer with an assistant: its name is remembered, so run spans can carry it."""
+    """An answer with an assistant: its name is remembered, so run spans can carry it, and the
+    vector stores it searches, for the not-ready event."""
 
     def answered(self, it: Interceptor, call: Call, answer: Any) -> None:
         it.tracker.learn_agent(f.text(answer, "id"), f.text(answer, "name"))
+        _resources_seen(it, answer)
 
 
 class WriteAgent(ReadAgent):
@@ -226,9 +232,17 @@ class ListAgents(Hooks):
     def answered(self, it: Interceptor, call: Call, answer: Any) -> None:
         for assistant in f.items(answer, "data"):
             it.tracker.learn_agent(f.text(assistant, "id"), f.text(assistant, "name"))
+            _resources_seen(it, assistant)
 
 
-class CreateThread(Hooks):
+class ReadThread(Hooks):
+    """An answer with a thread: the vector stores its runs search."""
+
+    def answered(self, it: Interceptor, call: Call, answer: Any) -> None:
+        _resources_seen(it, answer)
+
+
+class CreateThread(ReadThread):
     created = a.CONVERSATION_ID
 
     def captured_request(self, it: Interceptor, call: Call) -> dict[str, Any] | None:
@@ -254,6 +268,90 @@ class ReadMessages(Hooks):
         return {a.OUTPUT_MESSAGES: it.tracker.capture.output_messages(replies)}
 
 
+class CreateIngestion(Hooks):
+    """An ingestion job's span opens with its create request and ends with the job; the request
+    gets no span of its own (contract 2.7)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def before(self, it: Interceptor, call: Call) -> None:
+        it.shutdown_hook.follow()
+        job = call.job = it.tracker.ingestion.start(self.kind, call.client, call.route.vector_store_id,
+                                                    call.body, call.api)
+        call.token = otel_context.attach(job.context)
+
+    def answered(self, it: Interceptor, call: Call, answer: Any) -> None:
+        assert call.job is not None
+        it.tracker.ingestion.created(call.job, answer)
+
+    def failed(self, it: Interceptor, call: Call, error: Exception) -> None:
+        assert call.job is not None
+        it.tracker.ingestion.fail(call.job, error)
+
+
+class RetrieveIngestion(Hooks):
+    """A poll of a followed job is counted on its span and gets none of its own; other retrieves
+    are plain operations, except that with ``adopt_runs`` an unended job met here is owned."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def _key(self, call: Call) -> str | None:
+        target = call.route
+        return job_key(self.kind, target.vector_store_id,
+                       target.batch_id if self.kind == a.INGEST_FILE_BATCH else target.file_id)
+
+    def before(self, it: Interceptor, call: Call) -> None:
+        ingestion = it.tracker.ingestion
+        key = self._key(call)
+        job = ingestion.state_for(key)
+        if job is not None:
+            call.job = job
+            call.token = otel_context.attach(job.context)
+        elif ingestion.adopting and not ingestion.has_ended(key):
+            it.shutdown_hook.follow()
+            call.start_ns = now_ns()
+            call.parent = otel_context.get_current()
+        else:
+            it.open_operation(call)
+
+    def answered(self, it: Interceptor, call: Call, answer: Any) -> None:
+        ingestion = it.tracker.ingestion
+        if call.job is not None:
+            ingestion.polled(answer, call.job)
+        elif call.span is None and not ingestion.met(answer, self.kind, call.route.vector_store_id, call.client,
+                                                      call.api, call.start_ns, call.parent):
+            it.open_operation(call, retroactive=True)
+
+    def failed(self, it: Interceptor, call: Call, error: Exception) -> None:
+        if call.job is not None:
+            it.tracker.ingestion.poll_failed(call.job, error)
+        elif call.span is None:
+            it.open_operation(call, retroactive=True)
+
+
+class CancelFileBatch(Hooks):
+    def answered(self, it: Interceptor, call: Call, answer: Any) -> None:
+        it.tracker.ingestion.answered(answer, a.INGEST_FILE_BATCH, call.route.vector_store_id)
+
+
+class ListStoreFiles(Hooks):
+    def answered(self, it: Interceptor, call: Call, answer: Any) -> None:
+        it.tracker.ingestion.listed(call.route.vector_store_id, f.items(answer, "data"))
+
+
+class ReadStore(Hooks):
+    """Vector store objects: whether each is still indexing, for the not-ready event."""
+
+    def __init__(self, created: str | None = None, listing: bool = False) -> None:
+        self.created = created
+        self._listing = listing
+
+    def answered(self, it: Interceptor, call: Call, answer: Any) -> None:
+        it.tracker.ingestion.stores_seen(f.items(answer, "data") if self._listing else [answer])
+
+
 # Operation name (routes.py) -> its hooks; the rest take DEFAULT.
 HOOKS: dict[str, Hooks] = {
     "invoke_agent": CreateRun(),
@@ -269,13 +367,29 @@ HOOKS: dict[str, Hooks] = {
     "retrieve_agent": ReadAgent(),
     "list_agents": ListAgents(),
     "create_thread": CreateThread(),
+    "retrieve_thread": ReadThread(),
+    "update_thread": ReadThread(),
     "create_message": CreateMessage(),
     "list_messages": ReadMessages(listing=True),
     "retrieve_message": ReadMessages(listing=False),
-    "create_vector_store": CreatesObject(a.DATA_SOURCE_ID),
+    "create_vector_store": ReadStore(created=a.DATA_SOURCE_ID),
+    "retrieve_vector_store": ReadStore(),
+    "update_vector_store": ReadStore(),
+    "list_vector_stores": ReadStore(listing=True),
     "upload_file": CreatesObject(a.FILE_ID),
-    "create_vector_store_file": CreatesObject(a.FILE_ID),
+    "create_vector_store_file": CreateIngestion(a.INGEST_FILE),
+    "retrieve_vector_store_file": RetrieveIngestion(a.INGEST_FILE),
+    "list_vector_store_files": ListStoreFiles(),
+    "create_vector_store_file_batch": CreateIngestion(a.INGEST_FILE_BATCH),
+    "retrieve_vector_store_file_batch": RetrieveIngestion(a.INGEST_FILE_BATCH),
+    "cancel_vector_store_file_batch": CancelFileBatch(),
+    "list_vector_store_file_batch_files": ListStoreFiles(),
 }
+
+
+def _resources_seen(it: Interceptor, owner: Any) -> None:
+    """An assistant's or thread's tools and the vector stores they search."""
+    it.tracker.ingestion.resources_seen(f.text(owner, "id"), f.get(owner, "tools"), f.get(owner, "tool_resources"))
 
 
 def _submitted_outputs(body: dict[str, Any]) -> dict[str, Any]:

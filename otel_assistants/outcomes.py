@@ -1,6 +1,8 @@
-"""How an ended run and an ended tool call show in the metrics (and the tool call's span end)."""
+"""How an ended run, tool call and ingestion job show in the metrics (and the tool call's span end)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from opentelemetry.trace import Span
 
@@ -65,6 +67,35 @@ def record_run(t: Telemetry, state: RunState, error_type: str | None, duration: 
         t.token_usage.record(state.usage[0], points.tokens[0])
         t.token_usage.record(state.usage[1], points.tokens[1])
     t.operation_duration.record(duration, points.operation)
+
+
+def record_ingestion(t: Telemetry, job: Any, error_type: str | None, duration: float) -> None:
+    """The points of an ingestion job that ended (ingestion.IngestionJob): its duration, and the
+    files that reached a terminal status (one for a file; a batch's file_counts)."""
+    client = job.client
+    provider = client.provider
+    t.ingestion_duration.record(duration, t.capped(present({
+        a.INGESTION_STATUS: job.status,  # an abandoned job's is the last one seen
+        a.ERROR_TYPE: error_type, a.PROVIDER_NAME: provider,
+    })))
+    # The job's span is its operation's, as a run's is (invoke_agent): one operation point per job.
+    t.operation_duration.record(duration, t.capped(present({
+        a.OPERATION_NAME: job.kind, a.PROVIDER_NAME: provider, a.ERROR_TYPE: error_type,
+        a.SERVER_ADDRESS: client.address,
+    })))
+    if job.counts is not None:
+        completed, failed, cancelled, _ = job.counts
+        files = ((completed, "completed", None), (failed, "failed", a.ERROR_FILES_FAILED),
+                 (cancelled, "cancelled", None))
+    elif job.status in a.INGESTION_TERMINAL_STATUSES:
+        files = ((1, job.status, error_type),)
+    else:
+        files = ()
+    for count, status, file_error in files:
+        if count > 0:
+            t.ingestion_files.add(count, t.capped(present({
+                a.INGESTION_STATUS: status, a.ERROR_TYPE: file_error, a.PROVIDER_NAME: provider,
+            })))
 
 
 def record_first_chunk(telemetry: Telemetry, state: RunState, request_start_ns: int) -> None:

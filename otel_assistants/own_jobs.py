@@ -1,5 +1,5 @@
-"""The two kinds of request the instrumentation makes itself, as jobs for own_requests.py:
-the look-up of an owned run the app did not see end, and the step fetch.
+"""The requests the instrumentation makes itself, as jobs for own_requests.py: the look-up of
+an owned run or ingestion job the app did not see end, and the step fetch.
 
 Each asks through the app's own configuration (own_requests.py makes the private client) and
 hands what it learned back to the tracker.
@@ -14,6 +14,7 @@ from . import fields as f
 from .runstate import RunState
 
 if TYPE_CHECKING:
+    from .ingestion import IngestionJob, IngestionTracker
     from .tracker import RunTracker
 
 
@@ -43,6 +44,36 @@ class RunLookup:
 
     def finish(self, ok: bool, final: bool) -> None:
         self._tracker.looked_up(self._state, self._run if ok else None, final, self._at)
+
+
+class IngestionLookup:
+    """One look-up of an owned ingestion job: the vector store file's or file batch's retrieve."""
+
+    kind = a.OWN_REQUEST_INGESTION_LOOKUP
+
+    def __init__(self, ingestion: IngestionTracker, job: IngestionJob, at: float) -> None:
+        self.api = job.api
+        self._ingestion = ingestion
+        self._job = job
+        self._at = at
+        self._asked = False
+        self._answer: Any = None
+
+    def next_request(self, client: Any, timeout: float) -> Any:
+        if self._asked:
+            return None
+        self._asked = True
+        job = self._job
+        # Vector stores left the beta namespace in openai 1.66.0; earlier releases have them only there.
+        stores = getattr(client, "vector_stores", None) or client.beta.vector_stores
+        jobs = stores.file_batches if job.kind == a.INGEST_FILE_BATCH else stores.files
+        return jobs.with_raw_response.retrieve(job.object_id, vector_store_id=job.vector_store_id, timeout=timeout)
+
+    def answered(self, body: Any) -> None:
+        self._answer = body
+
+    def finish(self, ok: bool, final: bool) -> None:
+        self._ingestion.looked_up(self._job, self._answer if ok else None, final, self._at)
 
 
 STEP_PAGE_SIZE = 100

@@ -4,6 +4,12 @@ The registry owns the tables (live runs by key, runs that ended recently, the de
 eviction beyond the cap, the look-up schedule and the claim that ends a run exactly once. It
 never makes a span or records a point: the runs it hands back are finished by the tracker.
 
+Other server-side jobs the client creates and then polls (vector store ingestion, ingestion.py)
+share these tables, the cap and the schedule: a job's state has the fields the schedule reads
+(``key``, ``owner``, ``ended``, ``deadline``, ``seen_at``, ``seen_ns``, the look-up fields) and
+says its id (``job_id``, set by ``identify``), whether it can be looked up (``askable()``) and what is kept of it once
+ended (``ended_view()``). "Run" below stands for either.
+
 The lock rule. One lock, the registry's, guards its tables and every field of every RunState.
 Registry methods take it themselves (it is re-entrant); the tracker takes it, as
 ``with registry.lock``, only around reading and updating a run's state. Nothing that can export
@@ -80,7 +86,7 @@ class RunRegistry:
             self._runs[key] = state
             if state.owner:
                 state.lookups_left = MAX_LOOKUPS
-            if state.run_id is not None:  # a run known by a placeholder is filed once its id is known
+            if state.job_id is not None:  # a run known by a placeholder is filed once its id is known
                 self.schedule(state)
             while len(self._runs) > self._cap:
                 _, oldest = self._runs.popitem(last=False)
@@ -92,10 +98,11 @@ class RunRegistry:
         """The create answered: the run is known by its id from now on. False when it ended
         meanwhile or the id is already followed (the same run reported twice keeps its first span)."""
         with self.lock:
-            if state.ended or state.run_id is not None or run_id in self._runs:
+            if state.ended or state.job_id is not None or run_id in self._runs:
                 return False
             self._runs.pop(state.key, None)
-            state.run_id = state.key = run_id
+            state.identify(run_id)
+            state.key = run_id
             self._runs[run_id] = state
             self.schedule(state)
             return True
@@ -112,8 +119,9 @@ class RunRegistry:
         state.ended = True
         if self._runs.get(state.key) is state:
             del self._runs[state.key]
-        if state.run_id is not None:
-            self._ended[state.run_id] = EndedRun(state.span_context, state.start_ns, state.done_steps)
+        job_id = state.job_id
+        if job_id is not None:
+            self._ended[job_id] = state.ended_view()
             while len(self._ended) > self._cap:
                 self._ended.popitem(last=False)
 
@@ -150,7 +158,7 @@ class RunRegistry:
                     self._reschedule(state, upcoming)
                 elif state.lookup_in_flight:
                     self._reschedule(state, now + LOOKUP_RETRY_S)
-                elif state.lookups_left <= 0 or not _askable(state):
+                elif state.lookups_left <= 0 or not state.askable():
                     self._claim(state)
                     found.unknown.append(state)
                 else:
@@ -179,7 +187,7 @@ class RunRegistry:
                 if not state.owner:
                     self._claim(state)
                     found.unseen.append(state)
-                elif _askable(state) and state.lookups_left > 0 and not state.lookup_in_flight:
+                elif state.askable() and state.lookups_left > 0 and not state.lookup_in_flight:
                     self._begin_lookup(state, now)
                     found.look_up.append(state)
         return found
@@ -226,12 +234,7 @@ class RunRegistry:
         # outnumber live runs. Runs still known by a placeholder are not filed (see ``add``).
         if len(self._deadlines) > 2 * len(self._runs) + 64:
             live = [(s.due, next(self._sequence), s.key) for s in self._runs.values()
-                    if not s.ended and s.run_id is not None]
+                    if not s.ended and s.job_id is not None]
             heapq.heapify(live)
             self._deadlines = live
         self._wake_at(state.due)
-
-
-def _askable(state: RunState) -> bool:
-    """An owned run the API can be asked about: its client, thread and id are known."""
-    return state.api is not None and state.run_id is not None and state.thread_id is not None

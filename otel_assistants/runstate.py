@@ -103,3 +103,18 @@ class RunState:
     lookups_left: int = 0
     last_lookup: float = 0.0
     lookup_in_flight: bool = False
+
+    @property
+    def job_id(self) -> str | None:
+        """The id the registry knows the run by (None while its create has not answered)."""
+        return self.run_id
+
+    def identify(self, run_id: str) -> None:
+        self.run_id = run_id
+
+    def askable(self) -> bool:
+        """An owned run the API can be asked about: its client, thread and id are known."""
+        return self.api is not None and self.run_id is not None and self.thread_id is not None
+
+    def ended_view(self) -> EndedRun:
+        return EndedRun(self.span_context, self.start_ns, self.done_steps)

@@ -79,6 +79,12 @@ class Telemetry:
         self.time_to_first_chunk = _histogram(meter, a.METRIC_TIME_TO_FIRST_CHUNK, "s",
                                               "Time from request to the first message delta",
                                               a.DURATION_BUCKETS)
+        self.ingestion_duration = _histogram(meter, a.METRIC_INGESTION_DURATION, "s",
+                                             "Vector store ingestion job duration, from its create request to "
+                                             "its observed end", a.DURATION_BUCKETS)
+        self.ingestion_files = meter.create_counter(
+            a.METRIC_INGESTION_FILES, unit="{file}",
+            description="Files that reached a terminal ingestion status, by status")
 
     def capped(self, attributes: dict[str, Any]) -> dict[str, Any]:
         """Metric attributes with every value that came from the server held to its cap."""

@@ -30,8 +30,9 @@ from . import fields as f
 from . import steps as step_spans
 from .config import Settings
 from .content import Capture
+from .ingestion import IngestionJob, IngestionTracker
 from .outcomes import record_first_chunk, record_run
-from .own_jobs import RunLookup, StepFetch
+from .own_jobs import IngestionLookup, RunLookup, StepFetch
 from .own_requests import OwnRequests
 from .propagation import remote_parent
 from .registry import RunRegistry
@@ -75,6 +76,8 @@ class RunTracker:
         self._next_sweep = 0.0
         self.own_requests = OwnRequests(telemetry.own_requests, self._tick, self._forked)
         self.registry = RunRegistry(settings.max_tracked_runs, settings.adopt_runs, self.own_requests.wake_at)
+        # Vector store ingestion jobs, in the same registry (ingestion.py).
+        self.ingestion = IngestionTracker(telemetry, self.registry, self._finish_evicted)
         # Stream events that tell this tracker nothing, as configured: a stream's observer passes
         # them by without a call (most of a stream's events, unless steps or content are recorded).
         ignored = set(QUIET_STREAM_EVENTS)
@@ -410,11 +413,23 @@ class RunTracker:
         for state in due.unseen:
             self._finish(state, end_ns=state.seen_ns)
         for state in due.unknown:
-            self._finish(state, error_type=a.ERROR_ABANDONED)
+            self._abandon(state)
         for state in due.look_up:
-            lookup = RunLookup(self, state, now)
+            lookup = self._lookup(state, now)
             if not self.own_requests.submit(lookup):
                 lookup.finish(False, False)
+
+    def _lookup(self, state: Any, now: float) -> RunLookup | IngestionLookup:
+        if isinstance(state, IngestionJob):
+            return IngestionLookup(self.ingestion, state, now)
+        return RunLookup(self, state, now)
+
+    def _abandon(self, state: Any) -> None:
+        """An owned run (or ingestion job) whose end stays unknown."""
+        if isinstance(state, IngestionJob):
+            self.ingestion.finish(state, error_type=a.ERROR_ABANDONED)
+        else:
+            self._finish(state, error_type=a.ERROR_ABANDONED)
 
     def looked_up(self, state: RunState, run: Any, final: bool, at: float) -> None:
         """The answer to a look-up made at ``at`` (``run`` None when the API did not answer;
@@ -452,11 +467,11 @@ class RunTracker:
                 self._finish(state, end_ns=state.seen_ns)
             started = time.monotonic()
             if due.look_up:
-                self.own_requests.serve_now([RunLookup(self, state, now) for state in due.look_up], budget_s)
+                self.own_requests.serve_now([self._lookup(state, now) for state in due.look_up], budget_s)
             # The step fetches of runs that just ended, in what is left of the budget.
             self.own_requests.flush(max(budget_s - (time.monotonic() - started), 0.0))
             for state in registry.claim_all():
-                self._finish(state, error_type=a.ERROR_ABANDONED)
+                self._abandon(state)
         finally:
             registry.shutting_down = False
 
@@ -569,7 +584,7 @@ class RunTracker:
         """An owned run evicted unseen is unknown; an observed one ends at its last sight."""
         for old in evicted:
             if old.owner:
-                self._finish(old, error_type=a.ERROR_ABANDONED)
+                self._abandon(old)
             else:
                 self._finish(old, end_ns=old.seen_ns)
 

@@ -40,6 +40,7 @@ KEYS = (
     "last_error", "code", "message", "incomplete_details", "reason", "model", "created_at", "started_at",
     "expires_at", "completed_at", "failed_at", "step_details", "delta", "content", "text", "value", "data",
     "error", "metadata", "temperature", "top_p", "max_completion_tokens", "tools", "results",
+    "file_counts", "usage_bytes", "vector_store_id", "failed", "total", "tool_resources", "vector_store_ids",
 )
 HTTP_STATUSES = (200, 201, 400, 401, 404, 409, 422, 429, 500, 502, 503)
 

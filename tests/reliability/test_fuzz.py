@@ -472,6 +472,89 @@ def test_fuzz_streams(bench: Bench) -> None:
 
 
 
+# ---- vector store ingestion --------------------------------------------------------------------
+
+def vector_stores(client: Any) -> Any:
+    """Under beta before openai 1.66, top level after."""
+    return client.vector_stores if hasattr(client, "vector_stores") else client.beta.vector_stores
+
+
+def ingest_file_loop(bench: Bench, name: str) -> Any:
+    stores = vector_stores(bench.client)
+    store = stores.create(name="fuzz")
+    uploaded = bench.client.files.create(file=(name, b"the weather in Paris"), purpose="assistants")
+    attached = stores.files.create(vector_store_id=store.id, file_id=uploaded.id)
+    for _ in range(LOOP_LIMIT):
+        if attached.status != "in_progress":
+            break
+        attached = stores.files.retrieve(uploaded.id, vector_store_id=store.id)
+    return attached
+
+
+def ingest_file_helper(bench: Bench, name: str) -> Any:
+    stores = vector_stores(bench.client)
+    store = stores.create(name="fuzz")
+    return stores.files.upload_and_poll(vector_store_id=store.id, file=(name, b"the weather in Paris"),
+                                        poll_interval_ms=0)
+
+
+def ingest_batch_helper(bench: Bench, name: str) -> Any:
+    stores = vector_stores(bench.client)
+    store = stores.create(name="fuzz")
+    uploaded = [bench.client.files.create(file=(file_name, b"notes"), purpose="assistants").id
+                for file_name in ("a.txt", name)]
+    return stores.file_batches.create_and_poll(vector_store_id=store.id, file_ids=uploaded, poll_interval_ms=0)
+
+
+async def ingest_file_helper_async(bench: Bench, name: str) -> Any:
+    stores = vector_stores(bench.aclient)
+    store = await stores.create(name="fuzz")
+    uploaded = await bench.aclient.files.create(file=(name, b"the weather in Paris"), purpose="assistants")
+    return await stores.files.create_and_poll(vector_store_id=store.id, file_id=uploaded.id, poll_interval_ms=0)
+
+
+async def ingest_batch_loop_async(bench: Bench, name: str) -> Any:
+    stores = vector_stores(bench.aclient)
+    store = await stores.create(name="fuzz")
+    uploaded = await bench.aclient.files.create(file=(name, b"notes"), purpose="assistants")
+    batch = await stores.file_batches.with_raw_response.create(vector_store_id=store.id, file_ids=[uploaded.id])
+    found = batch.parse()
+    for _ in range(LOOP_LIMIT):
+        if found.status != "in_progress":
+            break
+        found = (await stores.file_batches.with_raw_response.retrieve(found.id, vector_store_id=store.id)).parse()
+    return found
+
+
+INGESTION = {"file_loop": ingest_file_loop, "file_helper": ingest_file_helper, "batch_helper": ingest_batch_helper,
+             "file_helper_async": ingest_file_helper_async, "batch_loop_async": ingest_batch_loop_async}
+INGESTION_FILES = ("notes.txt", "notes.md")
+INGESTION_TERMINAL = frozenset({"completed", "failed", "cancelled"})
+
+
+def finished_job(outcome: Outcome) -> list[str]:
+    """The registry key of the ingestion job the app saw end (see ingestion.job_key)."""
+    found = outcome.value
+    job_id, status = getattr(found, "id", None), getattr(found, "status", None)
+    if not isinstance(job_id, str) or status not in INGESTION_TERMINAL:
+        return []
+    if getattr(found, "object", None) == "vector_store.file":
+        return [f"{getattr(found, 'vector_store_id', None)}/{job_id}"]
+    return [job_id]
+
+
+@pytest.mark.parametrize("bench", ["observed"], indirect=True)
+def test_fuzz_ingestion(bench: Bench) -> None:
+    @given(plan=plans(responses=6, steps=False), variant=st.sampled_from(sorted(INGESTION)),
+           name=st.sampled_from(INGESTION_FILES))
+    def example(plan: Plan, variant: str, name: str) -> None:
+        job = drive(bench, INGESTION[variant], variant, name)
+        bench.check(plan, job, finished_job)
+
+    example()
+    ran_all_examples(bench)
+
+
 # ---- the checks above can fail -------------------------------------------------------------------
 
 def _tampered(self: Any, call: Any, result: Any) -> tuple[Any, None]:
