@@ -3,6 +3,7 @@ filename and by the store's metadata, driven over real HTTP by the real `openai`
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import openai
@@ -153,6 +154,18 @@ def test_a_batch_polls_as_often_as_its_store_says(emulator: Emulator, client: An
         vector_store_id=store.id, file_ids=[upload(client, "a.txt").id, upload(client, "b.exe").id])
     assert (batch.status, batch.file_counts.model_dump()) == ("completed", counts(completed=1, failed=1))
     assert reads(emulator, f"/file_batches/{batch.id}") == 4
+
+
+def test_concurrent_pollers_each_count_their_own_file(emulator: Emulator, client: Any) -> None:
+    # The server answers on several threads; a read moves on only the file it shows.
+    store = stores(client).create(name="busy", metadata=ingest_metadata(polls=3))
+    uploads = [upload(client, f"part{index}.txt") for index in range(4)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        attached = list(pool.map(
+            lambda file: stores(client).files.create_and_poll(vector_store_id=store.id, file_id=file.id), uploads))
+    assert [file.status for file in attached] == ["completed"] * 4
+    assert [reads(emulator, f"/{store.id}/files/{file.id}") for file in uploads] == [3] * 4
+    assert stores(client).retrieve(store.id).file_counts.model_dump() == counts(completed=4)
 
 
 def test_no_polls_ends_indexing_in_the_attach_answer(client: Any) -> None:
