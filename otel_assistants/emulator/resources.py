@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..routes import route
+from . import ingestion
 from .errors import ApiError, bad_request, missing, not_found, simulated_status
 from .objects import deleted, message_from_request
 from .responses_api import ResponsesApi
@@ -463,13 +464,15 @@ class Api:
         return json_response(step_view(step, wants_file_search_content(query_list(request.query, "include"))))
 
     # --- vector stores ----------------------------------------------------------------------
-    # Files attached to a store are `in_progress` until the next read of the store, its files or
-    # its batches, so the SDK's *_and_poll helpers see one round of polling.
+    # Files attached to a store index over the reads that show them: by default they are
+    # `in_progress` until the next one, so the SDK's *_and_poll helpers see one round of polling.
+    # The filename and the store's metadata choose otherwise (ingestion.py).
 
     def _new_vector_store(self, body: JsonObject) -> JsonObject:
         file_ids = [str(file_id) for file_id in body.get("file_ids") or []]
         for file_id in file_ids:
             self._file(file_id)
+        ingestion.check_metadata(body.get("metadata"))
         created = now()
         expires_after = body.get("expires_after")
         days = expires_after.get("days") if isinstance(expires_after, dict) else None
@@ -507,29 +510,16 @@ class Api:
             "attributes": body.get("attributes") or {},
         }
         record.files[file_id] = attached
+        ingestion.start(record, attached, source.file["filename"], source.file["bytes"])
         return attached
 
     def _settle(self, record: VectorStoreRecord) -> None:
-        for attached in record.files.values():
-            if attached["status"] == "in_progress":
-                attached["status"] = "completed"
-        for batch in record.batches.values():
-            if batch.batch["status"] == "in_progress":
-                batch.batch["status"] = "completed"
-            batch.batch["file_counts"] = self._counts(record, batch.file_ids)
-
-    def _counts(self, record: VectorStoreRecord, file_ids: list[str]) -> JsonObject:
-        counts = {"in_progress": 0, "completed": 0, "failed": 0, "cancelled": 0, "total": 0}
-        for file_id in file_ids:
-            attached = record.files.get(file_id)
-            if attached is not None:
-                counts[attached["status"]] += 1
-                counts["total"] += 1
-        return counts
+        """A read of the whole store: every file still indexing moves on by one read."""
+        ingestion.advance_all(record)
 
     def _vector_store_view(self, record: VectorStoreRecord) -> JsonObject:
         store = record.store
-        counts = self._counts(record, list(record.files))
+        counts = ingestion.counts(record, record.files)
         size = sum(f["usage_bytes"] for f in record.files.values() if f["status"] == "completed")
         store.update(
             file_counts=counts,
@@ -556,6 +546,8 @@ class Api:
 
     def update_vector_store(self, request: Request, vector_store_id: str) -> Response:
         record = self._vector_store(vector_store_id)
+        if "metadata" in request.body:
+            ingestion.check_metadata(request.body["metadata"])
         for key in ("name", "metadata", "expires_after"):
             if key in request.body:
                 record.store[key] = request.body[key]
@@ -580,7 +572,7 @@ class Api:
 
     def _attached(self, vector_store_id: str, file_id: str) -> JsonObject:
         record = self._vector_store(vector_store_id)
-        self._settle(record)
+        ingestion.advance(record, [file_id])
         attached = record.files.get(file_id)
         if attached is None:
             raise not_found("vector store file", file_id)
@@ -631,6 +623,7 @@ class Api:
         record = self._vector_store(vector_store_id)
         if record.files.pop(file_id, None) is None:
             raise not_found("vector store file", file_id)
+        ingestion.forget(record, file_id)
         return json_response(deleted(file_id, "vector_store.file.deleted"))
 
     def create_file_batch(self, request: Request, vector_store_id: str) -> Response:
@@ -654,10 +647,9 @@ class Api:
             "created_at": now(),
             "vector_store_id": vector_store_id,
             "status": "in_progress",
-            "file_counts": self._counts(record, file_ids),
         }
         record.batches[batch["id"]] = BatchRecord(batch, file_ids)
-        return json_response(batch)
+        return json_response(ingestion.batch_view(record, batch, file_ids))
 
     def _batch(self, record: VectorStoreRecord, batch_id: str) -> BatchRecord:
         batch = record.batches.get(batch_id)
@@ -668,25 +660,22 @@ class Api:
     def get_file_batch(self, request: Request, vector_store_id: str, batch_id: str) -> Response:
         record = self._vector_store(vector_store_id)
         batch = self._batch(record, batch_id)
-        self._settle(record)
-        return json_response(batch.batch)
+        ingestion.advance(record, batch.file_ids)
+        return json_response(ingestion.batch_view(record, batch.batch, batch.file_ids))
 
     def cancel_file_batch(self, request: Request, vector_store_id: str, batch_id: str) -> Response:
         record = self._vector_store(vector_store_id)
         batch = self._batch(record, batch_id)
-        if batch.batch["status"] == "in_progress":
+        # A batch whose files have all ended is completed already: nothing is left to cancel.
+        if ingestion.batch_view(record, batch.batch, batch.file_ids)["status"] == "in_progress":
+            ingestion.cancel(record, batch.file_ids)
             batch.batch["status"] = "cancelled"
-            for file_id in batch.file_ids:
-                attached = record.files.get(file_id)
-                if attached is not None and attached["status"] == "in_progress":
-                    attached["status"] = "cancelled"
-            batch.batch["file_counts"] = self._counts(record, batch.file_ids)
-        return json_response(batch.batch)
+        return json_response(ingestion.batch_view(record, batch.batch, batch.file_ids))
 
     def list_file_batch_files(self, request: Request, vector_store_id: str, batch_id: str) -> Response:
         record = self._vector_store(vector_store_id)
         batch = self._batch(record, batch_id)
-        self._settle(record)
+        ingestion.advance(record, batch.file_ids)
         files = [record.files[file_id] for file_id in batch.file_ids if file_id in record.files]
         return json_response(paginate(_filtered(files, request.query), request.query))
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import bad_request
 
 if TYPE_CHECKING:
+    from .ingestion import Pending
     from .runs import RunState
 
 JsonObject = dict[str, Any]
@@ -63,6 +64,8 @@ class VectorStoreRecord:
     store: JsonObject
     files: dict[str, JsonObject] = field(default_factory=dict)
     batches: dict[str, BatchRecord] = field(default_factory=dict)
+    # Files still indexing, by id (see ingestion.py).
+    pending: dict[str, Pending] = field(default_factory=dict)
 
 
 @dataclass
