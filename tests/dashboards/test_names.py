@@ -104,7 +104,15 @@ def test_each_contract_instrument_is_one_family_in_the_fixture(instruments: list
         assert len(matches) == 1, (instrument.name, sorted(recorded))
         _, samples = recorded[matches[0]]
         labels = set().union(*(names for _, names in samples)) - ADDED_LABELS
-        assert labels == {a.replace(".", "_") for a in instrument.attributes}, instrument.name
+        attributes = (*instrument.attributes, *instrument.failure_attributes)
+        assert labels == {a.replace(".", "_") for a in attributes}, instrument.name
+
+
+def test_failed_requests_carry_the_error_reason(instruments: list[contract.Instrument]) -> None:
+    # The contract's sentence under its table, read into the instrument it names (section 2.8).
+    [operation] = [i for i in instruments if i.name == "gen_ai.client.operation.duration"]
+    assert operation.failure_attributes == ("openai.assistants.error.reason",)
+    assert all(not i.failure_attributes for i in instruments if i is not operation)
 
 
 def test_instruments_not_recorded_yet_are_contract_instruments(instruments: list[contract.Instrument]) -> None:
