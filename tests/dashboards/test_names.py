@@ -189,10 +189,12 @@ def test_dashgen_names_are_the_fixture_names(exposed: dict[str, set[str]]) -> No
     support.generator()
     from dashgen import promql  # put on sys.path by support.generator()
 
-    for constant in ("RUNS", "RUNS_ACTIVE"):
+    for constant in ("RUNS", "RUNS_ACTIVE", "INGESTION_FILES"):
         assert getattr(promql, constant) in exposed
     for constant in (
         "RUN_DURATION", "QUEUE_DURATION", "RUN_POLLS", "STEP_DURATION", "TOOL_DURATION", "TOKEN_USAGE",
-        "OPERATION_DURATION", "TIME_TO_FIRST_CHUNK",
+        "OPERATION_DURATION", "TIME_TO_FIRST_CHUNK", "INGESTION_DURATION",
     ):  # fmt: skip
         assert f"{getattr(promql, constant)}_bucket" in exposed, constant
+    assert promql.ERROR_REASON in exposed[f"{promql.OPERATION_DURATION}_count"]
+    assert promql.INGESTION_STATUS in exposed[f"{promql.INGESTION_FILES}"]
