@@ -61,6 +61,9 @@ class Alert:
         return text
 
 
+_ACTIVE_RUN_CONFLICT = q.eq(q.ERROR_REASON, q.THREAD_HAS_ACTIVE_RUN)
+
+
 def _ended_ratio(part: str, window: str) -> str:
     return q.sum_by(["job"], q.rate(q.RUNS, [part], window)) + "\n/\n" + q.sum_by(["job"], q.rate(q.RUNS, [], window))
 
@@ -71,6 +74,21 @@ def _min_runs(window: str) -> str:
 
 def _operations(extra: list[str]) -> list[str]:
     return [q.ASSISTANTS_OPERATIONS, *extra]
+
+
+def _calls_ratio(part: str, by: list[str], window: str) -> str:
+    """Assistants API calls matching ``part`` as a share of all of them."""
+    calls = f"{q.OPERATION_DURATION}_count"
+    return (
+        q.sum_by(by, q.rate(calls, _operations([part]), window))
+        + "\n/\n"
+        + q.sum_by(by, q.rate(calls, _operations([]), window))
+    )
+
+
+def _min_calls(by: list[str], window: str, floor: int, part: str | None = None) -> str:
+    matchers = _operations([part] if part else [])
+    return f"{q.sum_by(by, q.increase(f'{q.OPERATION_DURATION}_count', matchers, window))} >= {floor}"
 
 
 def _failure(severity: str, threshold: float, for_: str) -> Alert:
@@ -206,23 +224,9 @@ ALERTS: list[Alert] = [
         name="AssistantsAPIServerErrors",
         severity="warning",
         group="api",
-        value=(
-            q.sum_by(
-                ["job"],
-                q.rate(
-                    f"{q.OPERATION_DURATION}_count",
-                    _operations([q.eq(q.ERROR_TYPE, q.SERVER_ERROR_EXCEPTION)]),
-                    "10m",
-                ),
-            )
-            + "\n/\n"
-            + q.sum_by(["job"], q.rate(f"{q.OPERATION_DURATION}_count", _operations([]), "10m"))
-        ),
+        value=_calls_ratio(q.eq(q.ERROR_TYPE, q.SERVER_ERROR_EXCEPTION), ["job"], "10m"),
         threshold=c.SERVER_ERROR_RATIO_WARNING,
-        guard=(
-            q.sum_by(["job"], q.increase(f"{q.OPERATION_DURATION}_count", _operations([]), "10m"))
-            + f" >= {c.MIN_OPERATIONS}"
-        ),
+        guard=_min_calls(["job"], "10m", c.MIN_OPERATIONS),
         unless=None,
         for_="10m",
         window_seconds=600,
@@ -239,23 +243,9 @@ ALERTS: list[Alert] = [
         name="AssistantsAPIEndpointNotFound",
         severity="critical",
         group="api",
-        value=(
-            q.sum_by(
-                ["job", q.OPERATION],
-                q.rate(
-                    f"{q.OPERATION_DURATION}_count",
-                    _operations([q.eq(q.ERROR_TYPE, q.NOT_FOUND_EXCEPTION)]),
-                    "15m",
-                ),
-            )
-            + "\n/\n"
-            + q.sum_by(["job", q.OPERATION], q.rate(f"{q.OPERATION_DURATION}_count", _operations([]), "15m"))
-        ),
+        value=_calls_ratio(q.eq(q.ERROR_TYPE, q.NOT_FOUND_EXCEPTION), ["job", q.OPERATION], "15m"),
         threshold=c.NOT_FOUND_RATIO_CRITICAL,
-        guard=(
-            q.sum_by(["job", q.OPERATION], q.increase(f"{q.OPERATION_DURATION}_count", _operations([]), "15m"))
-            + f" >= {c.MIN_CALLS_PER_OPERATION}"
-        ),
+        guard=_min_calls(["job", q.OPERATION], "15m", c.MIN_CALLS_PER_OPERATION),
         unless=None,
         for_="15m",
         window_seconds=900,
@@ -268,12 +258,63 @@ ALERTS: list[Alert] = [
         dashboard_uid=c.TOOLS_UID,
         panel=c.PANEL_OPERATION_ERRORS,
     ),
+    Alert(
+        name="AssistantsThreadActiveRunConflicts",
+        severity="warning",
+        group="api",
+        value=_calls_ratio(_ACTIVE_RUN_CONFLICT, ["job"], "15m"),
+        threshold=c.ACTIVE_RUN_CONFLICT_RATIO_WARNING,
+        guard=(
+            _min_calls(["job"], "15m", c.MIN_OPERATIONS)
+            + "\nand\n"
+            + _min_calls(["job"], "15m", c.MIN_ACTIVE_RUN_CONFLICTS, _ACTIVE_RUN_CONFLICT)
+        ),
+        unless=None,
+        for_="10m",
+        window_seconds=900,
+        summary="{{ $labels.job }} writes to threads whose run is still active",
+        description=(
+            "{{ $value | humanizePercentage }} of the Assistants API calls {{ $labels.job }} made over "
+            "the last 15 minutes were refused because the thread still had an active run (error reason "
+            f"thread_has_active_run), threshold {c.ACTIVE_RUN_CONFLICT_RATIO_WARNING:.0%}. The app adds "
+            "messages or starts runs before the thread's last run has ended."
+        ),
+        dashboard_uid=c.TOOLS_UID,
+        panel=c.PANEL_ERROR_REASONS,
+    ),
+    Alert(
+        name="AssistantsFileIngestionFailureRateHigh",
+        severity="warning",
+        group="ingestion",
+        value=(
+            q.sum_by(["job"], q.rate(q.INGESTION_FILES, [q.eq(q.INGESTION_STATUS, "failed")], c.INGESTION_WINDOW))
+            + "\n/\n"
+            + q.sum_by(["job"], q.rate(q.INGESTION_FILES, [], c.INGESTION_WINDOW))
+        ),
+        threshold=c.FAILED_FILES_RATIO_WARNING,
+        guard=(
+            q.sum_by(["job"], q.increase(q.INGESTION_FILES, [], c.INGESTION_WINDOW)) + f" >= {c.MIN_INGESTED_FILES}"
+        ),
+        unless=None,
+        for_="15m",
+        window_seconds=1800,
+        summary="Files fail to index in the vector stores of {{ $labels.job }}",
+        description=(
+            "{{ $value | humanizePercentage }} of the files that finished indexing in the vector stores "
+            "of {{ $labels.job }} over the last 30 minutes failed (threshold "
+            f"{c.FAILED_FILES_RATIO_WARNING:.0%}), so file_search cannot find them. A failed file's "
+            "last_error.code is its error_type: see the Failed-file ratio by error type panel."
+        ),
+        dashboard_uid=c.VECTOR_STORES_UID,
+        panel=c.PANEL_FAILED_FILES,
+    ),
 ]
 
 GROUPS = {
     "runs": "otel-assistants-runs",
     "tools": "otel-assistants-tools",
     "api": "otel-assistants-api",
+    "ingestion": "otel-assistants-ingestion",
 }
 
 

@@ -12,6 +12,8 @@ from grafana_foundation_sdk.builders import prometheus as prom_b
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as dash_m
 
+from otel_assistants.bundle import RUNBOOK_BASE_URL
+
 from . import catalog as c
 from . import promql as q
 
@@ -27,6 +29,8 @@ RUN_FILTER = (JOB, MODEL, ASSISTANT)
 FAILED = q.eq(q.STATUS, "failed")
 EXPIRED = q.eq(q.STATUS, "expired")
 HAS_ERROR = q.ne(q.ERROR_TYPE, "")
+NO_REASON = "(no reason)"
+ERROR_RUNBOOKS_URL = f"{RUNBOOK_BASE_URL}/errors/"  # one page per error reason
 
 GREEN, ORANGE, RED = "green", "orange", "red"
 
@@ -736,8 +740,39 @@ def tools_dashboard() -> dash_m.Dashboard:
                 stacked=True,
             )
         )
+        .with_panel(error_reasons_panel(lay, ops))
     )
     return board.build()
+
+
+def error_reasons_panel(lay: Layout, ops: Sequence[str]) -> timeseries.Panel:
+    """Failed calls by the contract's error reason (section 2.8), each reason with its runbook page."""
+    failed = q.sum_by(
+        [q.ERROR_REASON, q.OPERATION], q.rate(f"{q.OPERATION_DURATION}_count", [*ops, HAS_ERROR], RATE)
+    )
+    # Failures that got no API error answer carry no reason: named, so they do not read as a blank.
+    named = f'label_replace({failed}, "{q.ERROR_REASON}", "{NO_REASON}", "{q.ERROR_REASON}", "")'
+    return timeseries_panel(
+        lay,
+        c.PANEL_ERROR_REASONS,
+        "Failed calls per second by openai.assistants.error.reason and operation: "
+        f"{q.THREAD_HAS_ACTIVE_RUN} (a message or run added to a thread whose run is still active: an "
+        "app bug), unsupported_parameter, invalid_batch_id, no_files_provided, not_found, rate_limited, "
+        f"the API's own error code, _OTHER. '{NO_REASON}': no API error answer (connection errors, "
+        "timeouts) or a run that ended failed or expired (invoke_agent). What each reason means and how "
+        "to fix it: the panel link, one runbook page per reason.",
+        "suffix: calls/s",
+        [Query(named, f"{{{{{q.ERROR_REASON}}}}} {{{{{q.OPERATION}}}}}")],
+        span=24,
+        stacked=True,
+    ).links(
+        [
+            dash_b.DashboardLink("Runbooks: API errors by reason")
+            .type(dash_m.DashboardLinkType.LINK)
+            .url(ERROR_RUNBOOKS_URL)
+            .target_blank(True)
+        ]
+    )
 
 
 DASHBOARDS = {

@@ -20,6 +20,8 @@ TOOL_DURATION = "openai_assistants_tool_call_duration_seconds"
 TOKEN_USAGE = "gen_ai_client_token_usage"
 OPERATION_DURATION = "gen_ai_client_operation_duration_seconds"
 TIME_TO_FIRST_CHUNK = "gen_ai_client_operation_time_to_first_chunk_seconds"
+INGESTION_DURATION = "openai_assistants_ingestion_duration_seconds"
+INGESTION_FILES = "openai_assistants_ingestion_files_total"
 
 # Labels.
 REQUEST_MODEL = "gen_ai_request_model"
@@ -35,6 +37,8 @@ TOOL_NAME = "gen_ai_tool_name"
 TOOL_TYPE = "gen_ai_tool_type"
 STEP_TYPE = "openai_assistants_run_step_type"
 STEP_STATUS = "openai_assistants_run_step_status"
+INGESTION_STATUS = "openai_assistants_ingestion_status"
+ERROR_REASON = "openai_assistants_error_reason"  # on failed requests' operation duration points only
 
 # Label values the instrumentation writes.
 INVOKE_AGENT = "invoke_agent"
@@ -42,6 +46,7 @@ NOT_SUBMITTED = "tool_output_not_submitted"
 SERVER_ERROR_EXCEPTION = "openai.InternalServerError"
 NOT_FOUND_EXCEPTION = "openai.NotFoundError"
 RATE_LIMIT_ERRORS = "rate_limit_exceeded|openai.RateLimitError"
+THREAD_HAS_ACTIVE_RUN = "thread_has_active_run"
 
 # gen_ai_client_* series are shared with other GenAI instrumentations (chat completions, embeddings)
 # in the same process: panels and alerts about Assistants API operations leave those out.

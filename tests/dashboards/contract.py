@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -16,6 +16,8 @@ class Instrument:
     kind: str  # counter, histogram, up-down counter
     unit: str
     attributes: tuple[str, ...]
+    # Attributes only the points of failed requests carry (the sentence under the table).
+    failure_attributes: tuple[str, ...] = ()
 
 
 def _metrics_section(text: str) -> str:
@@ -37,7 +39,9 @@ def instruments(text: str | None = None) -> list[Instrument]:
         same = attributes == "as above"
         attrs = found[-1].attributes if same else tuple(re.findall(r"`([^`]+)`", attributes))
         found.append(Instrument(name, kind, unit, attrs))
-    return found
+    # "`gen_ai.client.operation.duration` points of failed requests also carry `...reason`" (2.8).
+    on_failure = dict(re.findall(r"`([\w.]+)` points of failed requests also carry\s+`([\w.]+)`", section))
+    return [replace(i, failure_attributes=(on_failure[i.name],)) if i.name in on_failure else i for i in found]
 
 
 # Contract instruments this release does not record yet (vector store ingestion jobs, section 2.7):

@@ -33,8 +33,8 @@ HEADER = (
     "# opentelemetry-exporter-prometheus. Rewritten by: python -m tests.dashboards.promnames\n"
 )
 
-# A plausible value for every attribute the table names; error.type is left off one point per
-# instrument because the instrumentation records it only on failures.
+# A plausible value for every attribute the table names; error.type (and the attributes only
+# failed requests carry) is left off one point per instrument, as on successful requests.
 VALUES = {
     "openai.assistants.run.status": "failed",
     "error.type": "server_error",
@@ -50,6 +50,7 @@ VALUES = {
     "gen_ai.operation.name": "invoke_agent",
     "server.address": "api.openai.com",
     "openai.assistants.ingestion.status": "failed",
+    "openai.assistants.error.reason": "server_error",  # a 5xx whose body says code server_error
 }
 
 DURATION_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 1200]
@@ -85,10 +86,12 @@ def exposition(instruments: list[contract.Instrument] | None = None) -> str:
     meter = provider.get_meter("otel_assistants", "0.0.0")
     try:
         for instrument in instruments if instruments is not None else contract.instruments():
-            full = {key: VALUES[key] for key in instrument.attributes}
+            full = {key: VALUES[key] for key in (*instrument.attributes, *instrument.failure_attributes)}
             points = [full]
             if "error.type" in full:
-                points.append({k: v for k, v in full.items() if k != "error.type"})
+                # The successful point: no error.type, nor what only failed requests carry.
+                dropped = {"error.type", *instrument.failure_attributes}
+                points.append({k: v for k, v in full.items() if k not in dropped})
             if instrument.kind == "counter":
                 counter = meter.create_counter(instrument.name, unit=instrument.unit)
                 for attrs in points:

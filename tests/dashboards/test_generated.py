@@ -112,6 +112,8 @@ def test_the_required_alerts_are_there() -> None:
         ("AssistantsAPIServerErrors", "warning"),
         ("AssistantsAPIEndpointNotFound", "critical"),
         ("AssistantsRunsStuck", "warning"),
+        ("AssistantsThreadActiveRunConflicts", "warning"),
+        ("AssistantsFileIngestionFailureRateHigh", "warning"),
     } <= keys
 
 
@@ -196,6 +198,28 @@ def test_dashboard_thresholds_are_the_alert_thresholds() -> None:
     assert thresholds["AssistantsRunExpiryRateHigh"] in steps
     steps = [s["value"] for s in by_title["Queue time"]["fieldConfig"]["defaults"]["thresholds"]["steps"]]
     assert thresholds["AssistantsRunQueueTimeHigh"] in steps
+    stores = next(b for b in support.dashboards().values() if b["uid"] == "otel-assistants-vector-stores")
+    for title in ("Failed-file ratio", "Failed-file ratio by error type"):
+        panel = next(p for p in support.panels(stores) if p["title"] == title)
+        steps = [s["value"] for s in panel["fieldConfig"]["defaults"]["thresholds"]["steps"]]
+        assert thresholds["AssistantsFileIngestionFailureRateHigh"] in steps, title
+
+
+def test_api_errors_by_reason_name_each_reason_and_link_its_runbooks() -> None:
+    tools = next(b for b in support.dashboards().values() if b["uid"] == "otel-assistants-tools")
+    panel = next(p for p in support.panels(tools) if p["title"] == "API errors by reason")
+    [target] = panel["targets"]
+    assert "sum by (openai_assistants_error_reason, gen_ai_operation_name)" in target["expr"]
+    assert target["legendFormat"] == "{{openai_assistants_error_reason}} {{gen_ai_operation_name}}"
+    assert [link["url"] for link in panel["links"]] == [f"{bundle.RUNBOOK_BASE_URL}/errors/"]
+
+
+def test_ingestion_panels_state_what_the_contract_does_not_record() -> None:
+    # No gauge of ingestion jobs in progress exists: the panel that stands in for one says so.
+    stores = next(b for b in support.dashboards().values() if b["uid"] == "otel-assistants-vector-stores")
+    panel = next(p for p in support.panels(stores) if p["title"] == "Ingestion jobs ended")
+    assert "Not jobs in progress" in panel["description"]
+    assert "openai_assistants_ingestion_duration_seconds_count" in panel["targets"][0]["expr"]
 
 
 

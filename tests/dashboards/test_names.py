@@ -104,7 +104,15 @@ def test_each_contract_instrument_is_one_family_in_the_fixture(instruments: list
         assert len(matches) == 1, (instrument.name, sorted(recorded))
         _, samples = recorded[matches[0]]
         labels = set().union(*(names for _, names in samples)) - ADDED_LABELS
-        assert labels == {a.replace(".", "_") for a in instrument.attributes}, instrument.name
+        attributes = (*instrument.attributes, *instrument.failure_attributes)
+        assert labels == {a.replace(".", "_") for a in attributes}, instrument.name
+
+
+def test_failed_requests_carry_the_error_reason(instruments: list[contract.Instrument]) -> None:
+    # The contract's sentence under its table, read into the instrument it names (section 2.8).
+    [operation] = [i for i in instruments if i.name == "gen_ai.client.operation.duration"]
+    assert operation.failure_attributes == ("openai.assistants.error.reason",)
+    assert all(not i.failure_attributes for i in instruments if i is not operation)
 
 
 def test_instruments_not_recorded_yet_are_contract_instruments(instruments: list[contract.Instrument]) -> None:
@@ -181,10 +189,12 @@ def test_dashgen_names_are_the_fixture_names(exposed: dict[str, set[str]]) -> No
     support.generator()
     from dashgen import promql  # put on sys.path by support.generator()
 
-    for constant in ("RUNS", "RUNS_ACTIVE"):
+    for constant in ("RUNS", "RUNS_ACTIVE", "INGESTION_FILES"):
         assert getattr(promql, constant) in exposed
     for constant in (
         "RUN_DURATION", "QUEUE_DURATION", "RUN_POLLS", "STEP_DURATION", "TOOL_DURATION", "TOKEN_USAGE",
-        "OPERATION_DURATION", "TIME_TO_FIRST_CHUNK",
+        "OPERATION_DURATION", "TIME_TO_FIRST_CHUNK", "INGESTION_DURATION",
     ):  # fmt: skip
         assert f"{getattr(promql, constant)}_bucket" in exposed, constant
+    assert promql.ERROR_REASON in exposed[f"{promql.OPERATION_DURATION}_count"]
+    assert promql.INGESTION_STATUS in exposed[f"{promql.INGESTION_FILES}"]
