@@ -12,6 +12,8 @@ import pytest
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.trace import SpanKind, StatusCode
 
+from otel_assistants.emulator.ingestion import failing_filename, ingest_metadata
+
 from .support.telemetry import Otel
 
 JOB_SPANS = ("ingest_file", "ingest_file_batch")
@@ -190,6 +192,64 @@ def test_a_cancelled_batch(otel: Otel, client: Any) -> None:
     assert otel.total("openai.assistants.ingestion.files", {"openai.assistants.ingestion.status": "cancelled"}) == 3
 
 
+# ---- files that fail to index -----------------------------------------------------------------
+
+MIXED = [*GOOD_FILES, (failing_filename("unsupported_file", "diagram"), b"\x89PNG"),
+         (failing_filename("unsupported_file", "photo"), b"\x89PNG")]
+
+
+@pytest.mark.parametrize("surface", BATCH_SURFACES, ids=lambda s: s.__name__)
+def test_a_batch_with_failed_files(otel: Otel, client: Any, surface: Callable[..., Any]) -> None:
+    stores = vector_stores(client)
+    store = stores.create(name="docs", metadata=ingest_metadata(polls=2))
+    finished = surface(client, stores, store.id, MIXED)
+    counts = finished.file_counts
+    assert (finished.status, counts.completed, counts.failed, counts.total) == ("completed", 3, 2, 5)
+    [span] = otel.spans("ingest_file_batch")
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["error.type"] == "files_failed"
+    assert span.attributes["openai.assistants.ingestion.status"] == "completed"
+    assert span.attributes["openai.assistants.ingestion.poll_count"] == 2
+    assert (span.attributes["openai.assistants.ingestion.files.completed"],
+            span.attributes["openai.assistants.ingestion.files.failed"],
+            span.attributes["openai.assistants.ingestion.files.total"]) == (3, 2, 5)
+    assert sorted((p.attributes.get("openai.assistants.ingestion.status"), p.attributes.get("error.type"), p.value)
+                  for p in otel.points("openai.assistants.ingestion.files")) == [
+        ("completed", None, 3), ("failed", "files_failed", 2)]
+    assert [(p.attributes, p.count) for p in otel.points("openai.assistants.ingestion.duration")] == [
+        ({"openai.assistants.ingestion.status": "completed", "error.type": "files_failed",
+          "gen_ai.provider.name": "openai"}, 1)]
+
+
+@pytest.mark.parametrize("code", ["unsupported_file", "invalid_file", "server_error"])
+@pytest.mark.parametrize("surface", FILE_SURFACES, ids=lambda s: s.__name__)
+def test_a_file_that_fails_to_index(otel: Otel, client: Any, surface: Callable[..., Any], code: str) -> None:
+    stores = vector_stores(client)
+    store = stores.create(name="docs")
+    uploaded = upload(client, failing_filename(code))
+    finished = surface(stores, store.id, uploaded.id)
+    assert (finished.status, finished.last_error.code) == ("failed", code)
+    [span] = otel.spans("ingest_file")
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["error.type"] == code
+    assert span.attributes["openai.assistants.ingestion.status"] == "failed"
+    assert span.attributes["openai.assistants.file.usage_bytes"] == 0
+    assert [(p.attributes, p.value) for p in otel.points("openai.assistants.ingestion.files")] == [
+        ({"openai.assistants.ingestion.status": "failed", "error.type": code, "gen_ai.provider.name": "openai"}, 1)]
+    assert [(p.attributes, p.count) for p in otel.points("openai.assistants.ingestion.duration")] == [
+        ({"openai.assistants.ingestion.status": "failed", "error.type": code, "gen_ai.provider.name": "openai"}, 1)]
+
+
+def test_a_job_polled_several_times_counts_each_poll(otel: Otel, client: Any) -> None:
+    stores = vector_stores(client)
+    store = stores.create(name="docs", metadata=ingest_metadata(polls=4))
+    uploaded = upload(client)
+    stores.files.create_and_poll(vector_store_id=store.id, file_id=uploaded.id, poll_interval_ms=1)
+    [span] = otel.spans("ingest_file")
+    assert span.attributes["openai.assistants.ingestion.poll_count"] == 4
+    assert [s for s in otel.spans() if s.name in POLL_OPERATIONS] == []
+
+
 # ---- async ---------------------------------------------------------------------------------------
 
 async def async_file(client: Any, stores: Any, store_id: str) -> Any:
@@ -272,13 +332,14 @@ def test_adopt_runs_owns_an_unended_job_met_here(make_otel: Callable[..., Otel],
     otel = make_otel(adopt_runs=True)
     try:
         stores = vector_stores(client)
-        store = stores.create(name="docs")
+        store = stores.create(name="docs", metadata=ingest_metadata(polls=2))
         file_ids = [upload(client, name, content).id for name, content in GOOD_FILES]
         with suppress_instrumentation():
             batch = stores.file_batches.create(vector_store_id=store.id, file_ids=file_ids)
         stores.file_batches.poll(batch.id, vector_store_id=store.id, poll_interval_ms=1)
         [span] = otel.spans("ingest_file_batch")
         assert span.start_time == batch.created_at * 10**9
+        assert span.attributes["openai.assistants.ingestion.poll_count"] == 2
         assert span.attributes["openai.assistants.ingestion.status"] == "completed"
         assert otel.spans("retrieve_vector_store_file_batch") == []
         assert otel.total("openai.assistants.ingestion.files") == 3
@@ -338,3 +399,19 @@ def test_a_run_over_an_indexed_store_gets_no_not_ready_event(otel: Otel, client:
     run_over(client, store.id)
     assert [e.name for e in otel.one_run().events if e.name == "openai.assistants.vector_store.not_ready"] == []
 
+
+def test_a_store_seen_indexing_through_its_own_object(otel: Otel, client: Any) -> None:
+    stores = vector_stores(client)
+    uploaded = upload(client)
+    with suppress_instrumentation():  # files added by another process
+        store = stores.create(name="docs", metadata=ingest_metadata(polls=3))
+        stores.files.create(vector_store_id=store.id, file_id=uploaded.id)
+    assert stores.retrieve(store.id).status == "in_progress"
+    run_over(client, store.id)
+    events = [e for e in otel.one_run().events if e.name == "openai.assistants.vector_store.not_ready"]
+    assert [dict(e.attributes) for e in events] == [{"gen_ai.data_source.id": store.id}]
+    while stores.retrieve(store.id).status == "in_progress":
+        pass
+    run_over(client, store.id)
+    later = [e for e in otel.run_spans()[-1].events if e.name == "openai.assistants.vector_store.not_ready"]
+    assert later == []

@@ -44,16 +44,6 @@ def instruments(text: str | None = None) -> list[Instrument]:
     return [replace(i, failure_attributes=(on_failure[i.name],)) if i.name in on_failure else i for i in found]
 
 
-# Contract instruments this release does not record yet (vector store ingestion jobs, section 2.7):
-# the live drill's app cannot expose them. The test that reads this set fails once they are recorded.
-NOT_RECORDED_YET = frozenset({"openai.assistants.ingestion.duration", "openai.assistants.ingestion.files"})
-
-
-def recorded_instruments(text: str | None = None) -> list[Instrument]:
-    """The contract's instruments the instrumentation records today."""
-    return [instrument for instrument in instruments(text) if instrument.name not in NOT_RECORDED_YET]
-
-
 def duration_buckets(text: str | None = None) -> list[float]:
     section = _metrics_section(CONTRACT.read_text() if text is None else text)
     match = re.search(r"Duration buckets[^`]*`\[([^\]]+)\]`", section)

@@ -1,5 +1,5 @@
 """The app of the end-to-end drill: an instrumented client mid-migration, running a known mix of
-Assistants runs and Responses API calls.
+Assistants runs, vector store ingestion and Responses API calls.
 
 Runs are instrumented by otel-assistants, Responses calls by the official OpenAI instrumentation
 (opentelemetry-instrumentation-genai-openai), both on one meter provider. It serves the metrics with
@@ -28,6 +28,7 @@ from prometheus_client import start_http_server
 
 from otel_assistants import AssistantsInstrumentor
 from otel_assistants.emulator import Emulator
+from otel_assistants.emulator.ingestion import failing_filename
 
 from ..support.flows import outputs_for
 
@@ -54,6 +55,11 @@ RESPONSES = (
     ("http_status=500", False),
 )
 MODEL = "gpt-4o"
+# And per cycle two ingestion jobs: a batch of 3 good files and 1 unsupported one, and one corrupt
+# PDF added alone: 5 files, 2 of them failed (40 %).
+BATCH = (("faq.md", b"# FAQ"), ("policies.txt", b"refunds within 30 days"), ("prices.json", b"{}"),
+         (failing_filename("unsupported_file", "diagram"), b"\x89PNG"))
+SINGLE = (failing_filename("invalid_file", "scan"), b"%PDF-1.4 broken")
 
 
 def respond(client: openai.OpenAI, scenario: str, streamed: bool) -> Counter[str]:
@@ -75,6 +81,17 @@ def respond(client: openai.OpenAI, scenario: str, streamed: bool) -> Counter[str
         seen["with_usage"] += 1
         seen["tokens"] += response.usage.input_tokens + response.usage.output_tokens
     return seen
+
+
+def ingest(client: openai.OpenAI, store_id: str) -> Counter[str]:
+    """One cycle's ingestion jobs; how their files ended, as the app saw it."""
+    stores = client.vector_stores if hasattr(client, "vector_stores") else client.beta.vector_stores
+    batch = stores.file_batches.upload_and_poll(vector_store_id=store_id, files=list(BATCH), poll_interval_ms=1)
+    single = stores.files.upload_and_poll(vector_store_id=store_id, file=SINGLE, poll_interval_ms=1)
+    counts = batch.file_counts
+    ended = Counter(completed=counts.completed, failed=counts.failed)
+    ended[single.status] += 1
+    return ended
 
 
 def run_one(client: openai.OpenAI, assistant_id: str, spec: str) -> Any:
@@ -125,6 +142,9 @@ def main() -> None:
         with Emulator(poll_after_ms=1) as emulator:
             client = openai.OpenAI(base_url=emulator.base_url, api_key="drill", max_retries=0)
             assistant = client.beta.assistants.create(model=MODEL, name="helpdesk")
+            stores = client.vector_stores if hasattr(client, "vector_stores") else client.beta.vector_stores
+            store = stores.create(name="helpdesk-docs")
+            files: Counter[str] = Counter()
             for _ in range(args.cycles):
                 # Runs and calls interleaved, so any stretch of the workload holds the mix.
                 for index in range(max(len(CYCLE), len(RESPONSES))):
@@ -135,13 +155,15 @@ def main() -> None:
                             run_usage.update(with_usage=1, tokens=run.usage.total_tokens)
                     if index < len(RESPONSES):
                         responses.update(respond(client, *RESPONSES[index]))
+                files.update(ingest(client, store.id))
                 for _ in range(2):
                     try:
                         client.beta.threads.retrieve("thread_that_does_not_exist")
                     except openai.NotFoundError:
                         statuses["not_found"] += 1
                 time.sleep(args.pause)
-        print("done " + json.dumps({"runs": statuses, "run_usage": run_usage, "responses": responses}), flush=True)
+        print("done " + json.dumps({"runs": statuses, "run_usage": run_usage, "responses": responses,
+                                    "files": files}), flush=True)
         sys.stdin.read()  # keep the metrics up until the drill is over
     finally:
         official.uninstrument()

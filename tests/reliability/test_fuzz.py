@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from otel_assistants import attributes
 from otel_assistants.emulator import Emulator
+from otel_assistants.emulator.ingestion import failing_filename
 from otel_assistants.interceptor import Interceptor
 from otel_assistants.tracker import RunTracker
 
@@ -528,7 +529,7 @@ async def ingest_batch_loop_async(bench: Bench, name: str) -> Any:
 
 INGESTION = {"file_loop": ingest_file_loop, "file_helper": ingest_file_helper, "batch_helper": ingest_batch_helper,
              "file_helper_async": ingest_file_helper_async, "batch_loop_async": ingest_batch_loop_async}
-INGESTION_FILES = ("notes.txt", "notes.md")
+INGESTION_FILES = ("notes.txt", "notes.md", failing_filename("unsupported_file"), failing_filename("invalid_file"))
 INGESTION_TERMINAL = frozenset({"completed", "failed", "cancelled"})
 
 
@@ -536,7 +537,7 @@ def finished_job(outcome: Outcome) -> list[str]:
     """The registry key of the ingestion job the app saw end (see ingestion.job_key)."""
     found = outcome.value
     job_id, status = getattr(found, "id", None), getattr(found, "status", None)
-    if not isinstance(job_id, str) or status not in INGESTION_TERMINAL:
+    if not isinstance(job_id, str) or not isinstance(status, str) or status not in INGESTION_TERMINAL:
         return []
     if getattr(found, "object", None) == "vector_store.file":
         return [f"{getattr(found, 'vector_store_id', None)}/{job_id}"]
