@@ -11,15 +11,24 @@ import openai
 import pytest
 
 from otel_assistants import failsafe
+from otel_assistants.emulator.ingestion import failing_filename, ingest_metadata
+from otel_assistants.ingestion import IngestionTracker
 from otel_assistants.interceptor import Interceptor
-from otel_assistants.operations import CreateRun, RetrieveRun, SubmitToolOutputs
+from otel_assistants.operations import (
+    CreateIngestion,
+    CreateRun,
+    ReadStore,
+    RetrieveIngestion,
+    RetrieveRun,
+    SubmitToolOutputs,
+)
 from otel_assistants.tracker import RunTracker
 
 from .support.flows import ASYNC_FLOWS, SYNC_FLOWS, create_and_poll
 from .support.telemetry import Otel
 
 VOLATILE = {"id", "thread_id", "created_at", "started_at", "completed_at", "expires_at", "failed_at",
-            "cancelled_at", "assistant_id"}
+            "cancelled_at", "assistant_id", "last_active_at", "vector_store_id"}
 
 
 def comparable(value: Any) -> Any:
@@ -154,3 +163,79 @@ def test_internal_error_is_logged_once(make_otel: Callable[..., Otel], client: A
     assert len(warnings) == 1
     assert otel.spans("create_thread"), "the operation span still ends"
     del assistant
+
+
+# ---- vector store ingestion ----------------------------------------------------------------------
+
+def vector_stores(client: Any) -> Any:
+    return client.vector_stores if hasattr(client, "vector_stores") else client.beta.vector_stores
+
+
+def ingest_all_surfaces(client: Any) -> list[Any]:
+    """Every ingestion surface once, good and failing files, a refused create and a run over a store
+    still indexing: what the app got from each."""
+    stores = vector_stores(client)
+    store = stores.create(name="same", metadata=ingest_metadata(polls=2))
+    seen: list[Any] = [comparable(store)]
+    good = client.files.create(file=("a.txt", b"alpha"), purpose="assistants")
+    bad = client.files.create(file=(failing_filename("unsupported_file"), b"png"), purpose="assistants")
+    seen.append(comparable(stores.files.create_and_poll(vector_store_id=store.id, file_id=good.id,
+                                                        poll_interval_ms=1)))
+    attached = stores.files.with_raw_response.create(vector_store_id=store.id, file_id=bad.id)
+    seen.append((type(attached), attached.status_code, attached.headers.get("content-type")))
+    seen.append(comparable(stores.files.poll(bad.id, vector_store_id=store.id, poll_interval_ms=1)))
+    batch = stores.file_batches.upload_and_poll(vector_store_id=store.id, poll_interval_ms=1,
+                                                files=[("b.md", b"# b"), (failing_filename("invalid_file"), b"x")])
+    seen.append(comparable(batch))
+    seen.append(comparable(stores.file_batches.cancel(batch.id, vector_store_id=store.id)))
+    try:
+        stores.files.create(vector_store_id="vs_missing", file_id=good.id)
+    except openai.APIStatusError as error:
+        seen.append((type(error), error.status_code))
+    indexing = client.files.create(file=("c.txt", b"gamma"), purpose="assistants")
+    stores.files.create(vector_store_id=store.id, file_id=indexing.id)
+    assistant = client.beta.assistants.create(model="gpt-4o", tools=[{"type": "file_search"}],
+                                              tool_resources={"file_search": {"vector_store_ids": [store.id]}})
+    run = client.beta.threads.create_and_run_poll(assistant_id=assistant.id, poll_interval_ms=1)
+    seen.append(run.status)
+    return seen
+
+
+def test_ingestion_results_identical_with_and_without_instrumentation(make_otel: Callable[..., Otel],
+                                                                      client: Any) -> None:
+    plain = ingest_all_surfaces(client)
+    otel = make_otel()
+    try:
+        instrumented = ingest_all_surfaces(client)
+    finally:
+        otel.close()
+    assert instrumented == plain
+    # a good, a failed, a refused and a still-indexing file (ended by its look-up at close), one batch
+    assert sorted(s.name for s in otel.spans() if s.name.startswith("ingest_")) == [
+        "ingest_file", "ingest_file", "ingest_file", "ingest_file", "ingest_file_batch"]
+
+
+@pytest.mark.parametrize("target", [
+    (CreateIngestion, "before"),
+    (CreateIngestion, "answered"),
+    (CreateIngestion, "failed"),
+    (RetrieveIngestion, "before"),
+    (RetrieveIngestion, "answered"),
+    (ReadStore, "answered"),
+    (IngestionTracker, "start"),
+    (IngestionTracker, "created"),
+    (IngestionTracker, "_seen"),
+    (IngestionTracker, "finish"),
+    (IngestionTracker, "not_ready"),
+    (IngestionTracker, "resources_seen"),
+], ids=lambda t: f"{t[0].__name__}.{t[1]}")
+def test_internal_error_in_ingestion_never_reaches_the_app(make_otel: Callable[..., Otel], target: tuple[type, str],
+                                                           client: Any, monkeypatch: Any) -> None:
+    plain = ingest_all_surfaces(client)
+    otel = make_otel()
+    monkeypatch.setattr(*target, explode)
+    try:
+        assert ingest_all_surfaces(client) == plain
+    finally:
+        monkeypatch.undo()
+        otel.close()

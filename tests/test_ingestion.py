@@ -4,6 +4,9 @@ not-ready event on runs over a store still indexing."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -14,6 +17,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from otel_assistants.emulator.ingestion import failing_filename, ingest_metadata
 
+from .support.processes import clean_environment
 from .support.telemetry import Otel
 
 JOB_SPANS = ("ingest_file", "ingest_file_batch")
@@ -415,3 +419,87 @@ def test_a_store_seen_indexing_through_its_own_object(otel: Otel, client: Any) -
     run_over(client, store.id)
     later = [e for e in otel.run_spans()[-1].events if e.name == "openai.assistants.vector_store.not_ready"]
     assert later == []
+
+
+# ---- across processes ------------------------------------------------------------------------------
+
+FLEET_APP = r'''
+import json, sys
+import openai
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from otel_assistants import AssistantsInstrumentor
+from otel_assistants.emulator.ingestion import failing_filename, ingest_metadata
+
+role, base_url = sys.argv[1], sys.argv[2]
+exporter, reader = InMemorySpanExporter(), InMemoryMetricReader()
+tracer_provider = TracerProvider()
+tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+meter_provider = MeterProvider(metric_readers=[reader])
+AssistantsInstrumentor().instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+client = openai.OpenAI(base_url=base_url, api_key="sk-fleet", max_retries=0)
+stores = client.vector_stores if hasattr(client, "vector_stores") else client.beta.vector_stores
+if role == "web":  # creates the batch and hands it to a worker
+    store = stores.create(name="fleet", metadata=ingest_metadata(polls=3))
+    names = ["a.txt", "b.md", "c.json", failing_filename("unsupported_file"), failing_filename("invalid_file")]
+    ids = [client.files.create(file=(name, b"x"), purpose="assistants").id for name in names]
+    batch = stores.file_batches.create(vector_store_id=store.id, file_ids=ids)
+    print(json.dumps({"store": store.id, "batch": batch.id}), flush=True)
+    sys.stdin.readline()  # until the worker is done
+else:  # the worker polls it to its end
+    store_id, batch_id = sys.argv[3], sys.argv[4]
+    stores.file_batches.poll(batch_id, vector_store_id=store_id, poll_interval_ms=1)
+tracer_provider.shutdown()  # the web process looks its batch up: it never saw it end
+points = {}
+for resource in reader.get_metrics_data().resource_metrics:
+    for scope in resource.scope_metrics:
+        for metric in scope.metrics:
+            for point in metric.data.data_points:
+                value = getattr(point, "value", None)
+                points.setdefault(metric.name, []).append(
+                    [dict(point.attributes), value if value is not None else point.count])
+spans = [[s.name, dict(s.attributes)] for s in exporter.get_finished_spans()]
+print(json.dumps({"spans": spans, "points": points}), flush=True)
+'''
+
+
+def test_a_batch_created_in_one_process_and_polled_in_another_is_counted_once(tmp_path: Any, emulator: Any,
+                                                                              client: Any) -> None:
+    """Real processes: a web worker creates a batch and never polls it, a worker polls it to its
+    end. Summed over both, the job is one span and its files are counted once, as the API says."""
+    script = tmp_path / "fleet.py"
+    script.write_text(FLEET_APP)
+    web = subprocess.Popen([sys.executable, str(script), "web", emulator.base_url], stdin=subprocess.PIPE,
+                           stdout=subprocess.PIPE, text=True, env=clean_environment())
+    try:
+        assert web.stdout is not None and web.stdin is not None
+        made = json.loads(web.stdout.readline())
+        worker = subprocess.run([sys.executable, str(script), "worker", emulator.base_url, made["store"],
+                                 made["batch"]], capture_output=True, text=True, env=clean_environment(), timeout=120,
+                                check=True)
+        web.stdin.write("done\n")
+        web.stdin.flush()
+        told = [json.loads(worker.stdout.splitlines()[-1]), json.loads(web.stdout.readline())]
+    finally:
+        web.kill() if web.poll() is None else None
+        web.wait(timeout=30)
+    truth = vector_stores(client).file_batches.retrieve(made["batch"], vector_store_id=made["store"]).file_counts
+    jobs = [attributes for process in told for name, attributes in process["spans"] if name == "ingest_file_batch"]
+    assert len(jobs) == 1  # the web process's, ended by its look-up with the batch's truth
+    assert jobs[0]["openai.assistants.ingestion.status"] == "completed"
+    assert jobs[0]["error.type"] == "files_failed"
+    assert jobs[0]["openai.assistants.ingestion.poll_count"] == 0
+    assert [name for name, _ in told[0]["spans"]].count("retrieve_vector_store_file_batch") == 3  # the worker's
+    files: dict[tuple[str, str | None], int] = {}
+    for process in told:
+        for attributes, value in process["points"].get("openai.assistants.ingestion.files", []):
+            key = (attributes["openai.assistants.ingestion.status"], attributes.get("error.type"))
+            files[key] = files.get(key, 0) + value
+    assert files == {("completed", None): truth.completed, ("failed", "files_failed"): truth.failed}
+    assert (truth.completed, truth.failed) == (3, 2)
+    durations = [count for process in told
+                 for _, count in process["points"].get("openai.assistants.ingestion.duration", [])]
+    assert durations == [1]
