@@ -19,6 +19,7 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from otel_assistants import own_requests
 from otel_assistants.emulator import DROP, Emulator, Exchange, Reply
+from otel_assistants.emulator.ingestion import MAX_POLLS, ingest_metadata
 
 from .support import LogTrap, Watched, run_spans
 
@@ -330,3 +331,72 @@ def test_async_runs_are_looked_up_after_the_apps_loop_closed(make_watched: Calla
         assert counted(otel, "run_lookup", "sent") == 3
     finally:
         otel.close()
+
+
+# ---- ingestion jobs' look-ups -----------------------------------------------------------------------
+
+def vector_stores(client: Any) -> Any:
+    return client.vector_stores if hasattr(client, "vector_stores") else client.beta.vector_stores
+
+
+def files_left_indexing(client: openai.OpenAI, count: int) -> tuple[Any, set[str]]:
+    """Files added to a store that indexes slowly, never polled here: this process looks them up."""
+    stores = vector_stores(client)
+    store = stores.create(name="slow", metadata=ingest_metadata(polls=MAX_POLLS))
+    ids = set()
+    for index in range(count):
+        uploaded = client.files.create(file=(f"doc{index}.txt", b"text"), purpose="assistants")
+        stores.files.create(vector_store_id=store.id, file_id=uploaded.id)
+        ids.add(uploaded.id)
+    return store, ids
+
+
+def test_ingestion_look_ups_in_trouble_never_slow_the_app_and_stop_while_the_api_fails(
+        make_watched: Callable[..., Watched], module_emulator: Emulator, trouble_on: Any) -> None:
+    """Ingestion jobs left indexing are looked up while the API stalls their retrieves: the app's
+    calls meanwhile take their usual time, each look-up is one request, and the breaker stops them."""
+    client = openai.OpenAI(base_url=module_emulator.base_url, api_key=API_KEY)
+    assistant = assistant_with_code(client)
+    otel = make_watched()
+    try:
+        _, ids = files_left_indexing(client, 6)
+        trouble = trouble_on(Trouble("slow_503", retrieves_of(ids)))
+        with suppress_instrumentation():
+            plain = timed_sync_runs(client, assistant, 3)
+        otel.tracker.sweep(now=time.time() + 800)  # each has gone unseen for a while
+        instrumented = timed_sync_runs(client, assistant, 3)
+        assert_unslowed(instrumented, plain)
+        otel.instrumentor.force_flush(60_000)
+        assert_breaker_stopped_asking(otel, "ingestion_lookup", len(ids))
+        assert trouble.hit == counted(otel, "ingestion_lookup", "failed")  # no retries
+        assert otel.tracker.tracked == len(ids)  # not given up: there are look-ups left
+    finally:
+        otel.close()
+        client.close()
+
+
+def test_shutdown_with_open_ingestion_jobs_and_a_dead_api(make_watched: Callable[..., Watched]) -> None:
+    jobs = 200
+    with Emulator(poll_after_ms=0) as emu:
+        client = openai.OpenAI(base_url=emu.base_url, api_key=API_KEY, max_retries=0)
+        otel = make_watched()
+        trap = LogTrap()
+        try:
+            with trap.installed():
+                files_left_indexing(client, jobs)
+                emu.stop()
+                started = time.monotonic()
+                otel.tracer_provider.shutdown()
+                took = time.monotonic() - started
+        finally:
+            otel.close()
+            client.close()
+    assert took < 2.0 + 1.0, f"shutdown took {took:.1f} s"
+    spans = [s for s in otel.spans() if s.name == "ingest_file"]
+    assert len(spans) == jobs
+    assert {s.attributes["error.type"] for s in spans} == {"abandoned"}
+    assert {s.attributes["openai.assistants.ingestion.status"] for s in spans} == {"in_progress"}
+    assert otel.total("openai.assistants.ingestion.duration", {"error.type": "abandoned"}) == jobs
+    assert otel.points("openai.assistants.ingestion.files") == []  # no file reached a terminal status
+    assert otel.ledger.problems() == []
+    assert trap.messages() == []
