@@ -60,8 +60,9 @@ def ingestion_dashboard() -> dash_m.Dashboard:
             stat_panel(
                 lay,
                 "Files ended",
-                "Files that reached a terminal status (completed, failed, cancelled; abandoned when "
-                "their end was never seen) in the service's vector stores over the last 30 minutes.",
+                "Files that reached a terminal status (completed, failed, cancelled) in the service's "
+                "vector stores over the last 30 minutes; a batch whose end was never seen adds the files it "
+                "last saw ended.",
                 "short",
                 Query(_by_status(q.sum_by([], q.increase(FILES, [JOB], WINDOW)), WINDOW)),
                 span=8,
@@ -95,7 +96,7 @@ def ingestion_dashboard() -> dash_m.Dashboard:
                 lay,
                 "Files ingested by status",
                 "Files per second that reached a terminal status, by status: completed, failed, "
-                "cancelled, abandoned (end never seen). A batch adds its file_counts when it ends. "
+                "cancelled. A batch adds its file_counts when it ends. "
                 f"'{NONE_ENDED}': no file has ended in this service yet.",
                 "suffix: files/s",
                 [Query(_by_status(q.sum_by([STATUS], q.rate(FILES, [JOB], RATE))), f"{{{{{STATUS}}}}}")],
