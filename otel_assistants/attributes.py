@@ -42,6 +42,7 @@ RUN_STEP_STATUS = "openai.assistants.run_step.status"
 MESSAGE_ID = "openai.assistants.message.id"
 FILE_ID = "openai.assistants.file.id"
 FILE_SEARCH_RESULT_COUNT = "openai.assistants.file_search.result_count"
+ERROR_REASON = "openai.assistants.error.reason"
 OWN_REQUEST_TYPE = "openai.assistants.instrumentation.request.type"
 OWN_REQUEST_OUTCOME = "openai.assistants.instrumentation.request.outcome"
 
