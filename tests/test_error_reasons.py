@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -13,7 +14,7 @@ from opentelemetry.trace import StatusCode
 
 from otel_assistants.emulator import Emulator
 from otel_assistants.emulator.faults import Exchange, Reply
-from otel_assistants.error_reasons import error_reason
+from otel_assistants.error_reasons import NAMED, error_reason
 from otel_assistants.telemetry import CappedValues
 
 from .support.flows import create_stream_true
@@ -344,3 +345,12 @@ def test_codes_capped_over_http(otel: Otel, client: Any, assistant: Any) -> None
     by_reason = {p.attributes[REASON]: p.count for p in points}
     assert by_reason == {**{f"quota_{i}": 1 for i in range(50)}, "_OTHER": 10}
     assert {s.attributes[REASON] for s in otel.run_spans()} == {f"quota_{i}" for i in range(50)} | {"_OTHER"}
+
+
+def test_every_reason_has_its_runbook_page() -> None:
+    pages = Path(__file__).resolve().parents[1] / "docs" / "runbooks" / "errors"
+    assert {p.stem for p in pages.glob("*.md")} == NAMED | {"api_codes"}
+    for reason in NAMED:
+        text = (pages / f"{reason}.md").read_text()
+        assert text.startswith(f"# Error reason `{reason}`")
+        assert f'openai_assistants_error_reason="{reason}"' in text
