@@ -50,6 +50,17 @@ def recorded_instruments(text: str | None = None) -> list[Instrument]:
     return [instrument for instrument in instruments(text) if instrument.name not in NOT_RECORDED_YET]
 
 
+def failure_attributes(text: str | None = None) -> dict[str, tuple[str, ...]]:
+    """The attributes section 3 adds to an instrument's points of failed requests, beyond its
+    table row ("`gen_ai.client.operation.duration` points of failed requests also carry ...")."""
+    section = _metrics_section(CONTRACT.read_text() if text is None else text)
+    found: dict[str, tuple[str, ...]] = {}
+    for match in re.finditer(r"`([^`]+)` points of failed requests also carry\s+`([^`]+)`", section):
+        found[match.group(1)] = (*found.get(match.group(1), ()), match.group(2))
+    assert found, "the contract no longer names attributes of failed requests' points"
+    return found
+
+
 def duration_buckets(text: str | None = None) -> list[float]:
     section = _metrics_section(CONTRACT.read_text() if text is None else text)
     match = re.search(r"Duration buckets[^`]*`\[([^\]]+)\]`", section)

@@ -283,13 +283,15 @@ def test_drill(tmp_path: Path) -> None:
 
         with urllib.request.urlopen(f"http://127.0.0.1:{app_port}/metrics", timeout=10) as response:
             families = promnames.families(response.read().decode(), scope=OURS)
+        on_failures = contract.failure_attributes()
         for instrument in contract.recorded_instruments():
             base = instrument.name.replace(".", "_")
             kind = support.PROMETHEUS_KINDS[instrument.kind]
             [samples] = [found for name, (exposed, found) in families.items()
                          if name.startswith(base) and exposed == kind]
             labels = set().union(*(names for _, names in samples)) - support.ADDED_LABELS
-            assert labels == {name.replace(".", "_") for name in instrument.attributes}, instrument.name
+            names = (*instrument.attributes, *on_failures.get(instrument.name, ()))
+            assert labels == {name.replace(".", "_") for name in names}, instrument.name
         for name in contract.NOT_RECORDED_YET:  # once recorded, they join the check above
             assert not any(family.startswith(name.replace(".", "_")) for family in families), name
 
