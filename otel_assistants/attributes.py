@@ -50,6 +50,7 @@ INGESTION_FILES_FAILED = "openai.assistants.ingestion.files.failed"
 INGESTION_FILES_CANCELLED = "openai.assistants.ingestion.files.cancelled"
 INGESTION_FILES_TOTAL = "openai.assistants.ingestion.files.total"
 FILE_SEARCH_RESULT_COUNT = "openai.assistants.file_search.result_count"
+ERROR_REASON = "openai.assistants.error.reason"
 OWN_REQUEST_TYPE = "openai.assistants.instrumentation.request.type"
 OWN_REQUEST_OUTCOME = "openai.assistants.instrumentation.request.outcome"
 

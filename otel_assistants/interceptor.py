@@ -18,6 +18,7 @@ from opentelemetry.trace import Span, SpanKind
 
 from . import attributes as a
 from . import fields as f
+from .error_reasons import error_reason
 from .failsafe import failsafe, report
 from .operations import DEFAULT, HOOKS, Call
 from .parse_later import observe_parse
@@ -194,8 +195,8 @@ class Interceptor:
             return
         call.hooks.failed(self, call, error)
         if call.span is not None:
-            error_type = mark_exception(call.span, error)
-            self._end_operation(call, error_type)
+            reason = error_reason(error, self._telemetry.error_codes)
+            self._end_operation(call, mark_exception(call.span, error, reason), reason)
 
     def _succeeded(self, call: Call, result: Any) -> Any:
         """Hand the result to the operation's hooks; returns it, a stream behind its proxy."""
@@ -248,7 +249,7 @@ class Interceptor:
             if captured:
                 capture.record(span, captured)
 
-    def _end_operation(self, call: Call, error_type: str | None) -> None:
+    def _end_operation(self, call: Call, error_type: str | None, reason: str | None = None) -> None:
         span = call.span
         assert span is not None
         end = now_ns()
@@ -260,6 +261,8 @@ class Interceptor:
             attributes[a.REQUEST_MODEL] = model
         if error_type is not None:
             attributes[a.ERROR_TYPE] = error_type
+            if reason is not None:
+                attributes[a.ERROR_REASON] = reason
         if call.client.address is not None:
             attributes[a.SERVER_ADDRESS] = call.client.address
         self._telemetry.operation_duration.record(seconds_between(call.start_ns, end),

@@ -20,7 +20,7 @@ class RunPoints:
     __slots__ = ("operation", "outcome", "outcome_key", "polls", "provider", "queue", "tokens")
 
     def __init__(self, t: Telemetry, key: tuple[str | None, ...]) -> None:
-        status, error_type, model, agent_name, provider, request_model, address = key
+        status, error_type, model, agent_name, provider, request_model, address, reason = key
         self.outcome = t.capped(present({
             a.RUN_STATUS: status,
             a.ERROR_TYPE: error_type,
@@ -38,7 +38,7 @@ class RunPoints:
         })) for token_type in ("input", "output"))
         self.operation = t.capped(present({
             a.OPERATION_NAME: a.INVOKE_AGENT, a.PROVIDER_NAME: provider, a.REQUEST_MODEL: request_model,
-            a.ERROR_TYPE: error_type, a.SERVER_ADDRESS: address,
+            a.ERROR_TYPE: error_type, a.SERVER_ADDRESS: address, a.ERROR_REASON: reason,
         }))
 
 
@@ -51,7 +51,7 @@ def record_run(t: Telemetry, state: RunState, error_type: str | None, duration: 
     """The metric points of a run that ended."""
     client = state.client
     key = (state.status, error_type, state.response_model, state.agent_name, client.provider,
-           state.request_model, client.address)
+           state.request_model, client.address, state.error_reason)
     cache = t.run_points
     points = cache.get(key)
     if points is None:

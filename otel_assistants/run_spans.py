@@ -12,6 +12,7 @@ from opentelemetry.trace import Span, SpanKind
 
 from . import attributes as a
 from .content import Capture
+from .error_reasons import error_reason
 from .outcomes import end_tool_call
 from .runstate import ClientInfo, RunState, ToolCall
 from .spans import mark_error, mark_exception, set_present
@@ -51,7 +52,8 @@ def end_run_span(telemetry: Telemetry, capture: Capture, state: RunState, end: i
     span = state.span
     status = state.status
     if error is not None:
-        error_type = mark_exception(span, error)
+        state.error_reason = error_reason(error, telemetry.error_codes)
+        error_type = mark_exception(span, error, state.error_reason)
     elif error_type is None:
         if status == "failed":
             error_type = state.last_error_code or a.OTHER_VALUE

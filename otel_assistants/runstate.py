@@ -86,6 +86,7 @@ class RunState:
     usage: tuple[int, int] | None = None
     incomplete_reason: str | None = None
     last_error_code: str | None = None
+    error_reason: str | None = None  # openai.assistants.error.reason of the SDK error that ended it
     builtin_tools: bool | None = None  # the run's tools include code_interpreter or file_search
     expiry_known: bool = False  # the deadline follows the server's expires_at
     tools: dict[str, ToolCall] = field(default_factory=dict)  # asked, not yet answered here

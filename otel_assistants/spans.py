@@ -41,14 +41,17 @@ def http_status_of(error: BaseException) -> int | None:
     return status if isinstance(status, int) and not isinstance(status, bool) else None
 
 
-def mark_exception(span: Span, error: BaseException) -> str:
-    """Record an SDK exception on a span the way the contract asks; returns its error.type."""
+def mark_exception(span: Span, error: BaseException, reason: str | None = None) -> str:
+    """Record an SDK exception on a span the way the contract asks (``reason``: its
+    openai.assistants.error.reason, when it got an error answer); returns its error.type."""
     kind = error_type_of(error)
     if span.is_recording():
         span.set_attribute(a.ERROR_TYPE, kind)
         status = http_status_of(error)
         if status is not None:
             span.set_attribute(a.HTTP_STATUS_CODE, status)
+        if reason is not None:
+            span.set_attribute(a.ERROR_REASON, reason)
         span.record_exception(error, escaped=True)
         span.set_status(Status(StatusCode.ERROR, kind))
     return kind

@@ -55,6 +55,7 @@ class Telemetry:
         self.content = ContentSink(capture, events)
         meter = metrics.get_meter(SCOPE, __version__, meter_provider, schema_url=SCHEMA_URL)
         self.agent_names = CappedValues()
+        self.error_codes = CappedValues()  # API codes given as openai.assistants.error.reason
         self._capped: dict[str, CappedValues] = {}
         self.run_points: dict[tuple[Any, ...], Any] = {}  # outcomes.RunPoints by kind of ended run
         # openai.assistants.runs and openai.assistants.runs.active: counted, read at collection.
@@ -98,5 +99,6 @@ class Telemetry:
 
 
 # Attributes whose values come from this package, not from the server: nothing to cap.
+# (error.reason: a closed set whose API codes error_reasons.py has already held to their cap.)
 _FIXED = frozenset({a.PROVIDER_NAME, a.OPERATION_NAME, a.TOKEN_TYPE, a.TOOL_TYPE, a.SERVER_ADDRESS,
-                    a.AGENT_NAME})
+                    a.AGENT_NAME, a.ERROR_REASON})

@@ -51,10 +51,12 @@ def test_failed_operation(otel: Otel, client: Any) -> None:
     assert span.status.status_code is StatusCode.ERROR
     assert span.attributes["error.type"] == "openai.NotFoundError"
     assert span.attributes["http.response.status_code"] == 404
+    assert span.attributes["openai.assistants.error.reason"] == "not_found"
     assert [e.name for e in span.events] == ["exception"]
     point = otel.points("gen_ai.client.operation.duration")[0]
     assert point.attributes == {"gen_ai.operation.name": "retrieve_thread", "gen_ai.provider.name": "openai",
-                                "error.type": "openai.NotFoundError", "server.address": "127.0.0.1"}
+                                "error.type": "openai.NotFoundError", "server.address": "127.0.0.1",
+                                "openai.assistants.error.reason": "not_found"}
 
 
 def test_vector_stores_and_files(otel: Otel, client: Any) -> None:

@@ -10,7 +10,17 @@ from typing import Any
 
 from ..routes import route
 from . import ingestion
-from .errors import ApiError, bad_request, missing, not_found, simulated_status
+from .errors import (
+    ApiError,
+    bad_request,
+    check_batch_id,
+    check_sampling,
+    missing,
+    no_files_provided,
+    not_found,
+    simulated_status,
+    thread_has_active_run,
+)
 from .objects import deleted, message_from_request
 from .responses_api import ResponsesApi
 from .runs import ACTIVE, Event, Item, RunEngine, RunState, RunStream, step_view, wants_file_search_content
@@ -219,6 +229,7 @@ class Api:
         body = request.body
         if not body.get("model"):
             raise missing("model")
+        check_sampling(body["model"], body)
         assistant: JsonObject = {
             "id": new_id("asst_"),
             "object": "assistant",
@@ -245,6 +256,7 @@ class Api:
 
     def update_assistant(self, request: Request, assistant_id: str) -> Response:
         assistant = self._assistant(assistant_id)
+        check_sampling(request.body.get("model") or assistant["model"], request.body, assistant)
         for key in _ASSISTANT_FIELDS:
             if key in request.body:
                 assistant[key] = request.body[key]
@@ -318,7 +330,7 @@ class Api:
         record = self._thread(thread_id)
         active = self._active_run(record)
         if active is not None:
-            raise bad_request(f"Can't add messages to {thread_id} while a run {active.run['id']} is active.")
+            raise thread_has_active_run(thread_id, active.run["id"], adding_message=True)
         message = message_from_request(thread_id, request.body, "body")
         record.messages[message["id"]] = message
         return json_response(message)
@@ -360,7 +372,7 @@ class Api:
         except ScenarioError as error:
             raise bad_request(str(error), "metadata.scenario") from None
         if scenario.http_status is not None:
-            raise simulated_status(scenario.http_status)
+            raise simulated_status(scenario.http_status, scenario.http_code)
         return scenario
 
     def _run_assistant(self, body: JsonObject) -> JsonObject:
@@ -384,10 +396,11 @@ class Api:
         record = self._thread(thread_id)
         body = request.body
         assistant = self._run_assistant(body)
+        check_sampling(body.get("model") or assistant.get("model"), body, assistant)
         scenario = self._scenario(body, assistant)
         active = self._active_run(record)
         if active is not None:
-            raise bad_request(f"Thread {thread_id} already has an active run {active.run['id']}.")
+            raise thread_has_active_run(thread_id, active.run["id"], adding_message=False)
         raw_messages = body.get("additional_messages") or []
         messages = [
             message_from_request(thread_id, raw, f"additional_messages[{index}]")
@@ -407,6 +420,7 @@ class Api:
     def create_thread_and_run(self, request: Request) -> Response:
         body = request.body
         assistant = self._run_assistant(body)
+        check_sampling(body.get("model") or assistant.get("model"), body, assistant)
         scenario = self._scenario(body, assistant)
         thread_body = body.get("thread") or {}
         if not isinstance(thread_body, dict):
@@ -635,7 +649,7 @@ class Api:
             if isinstance(spec, dict) and spec.get("file_id"):
                 specs.append((str(spec["file_id"]), {**body, **spec}))
         if not specs:
-            raise missing("file_ids")
+            raise no_files_provided()
         for file_id, _ in specs:
             self._file(file_id)
         for file_id, options in specs:
@@ -652,6 +666,7 @@ class Api:
         return json_response(ingestion.batch_view(record, batch, file_ids))
 
     def _batch(self, record: VectorStoreRecord, batch_id: str) -> BatchRecord:
+        check_batch_id(batch_id)
         batch = record.batches.get(batch_id)
         if batch is None:
             raise not_found("file batch", batch_id)

@@ -26,6 +26,8 @@ expires_in         600                         seconds from creation to ``expire
 hold               0                           1: stays ``in_progress`` until cancelled/expired
 usage              100,20                      prompt,completion tokens, split across steps
 http_status        (none)                      run creation answers this status (400-599)
+http_code          (none)                      the ``code`` of that answer's error body
+                                               (429 without it: rate_limit_exceeded)
 poll_errors        0                           first K retrieves of the run answer 500
 deltas             3                           ``thread.message.delta`` events when streamed
 text               Hello from the emulator.    the assistant's reply (cannot contain ``;``)
@@ -68,6 +70,7 @@ class Scenario:
     hold: bool = False
     usage: tuple[int, int] = (100, 20)
     http_status: int | None = None
+    http_code: str | None = None
     poll_errors: int = 0
     deltas: int = 3
     text: str = "Hello from the emulator."
@@ -146,6 +149,7 @@ _CONVERTERS: dict[str, Callable[[str, str], Any]] = {
     "hold": _flag,
     "usage": _usage,
     "http_status": _int(400, 599),
+    "http_code": _text,
     "poll_errors": _int(0),
     "deltas": _int(0),
     "text": _text,

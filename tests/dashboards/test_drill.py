@@ -295,7 +295,8 @@ def test_drill(tmp_path: Path) -> None:
             [samples] = [found for name, (exposed, found) in families.items()
                          if name.startswith(base) and exposed == kind]
             labels = set().union(*(names for _, names in samples)) - support.ADDED_LABELS
-            assert labels == {name.replace(".", "_") for name in instrument.attributes}, instrument.name
+            names = (*instrument.attributes, *instrument.failure_attributes)
+            assert labels == {name.replace(".", "_") for name in names}, instrument.name
 
         # Every query of every panel returns a number (NaN, as a quantile of nothing gives, is no
         # data), with the variables at "All"; panels of what the mix produces show more than zero.
