@@ -26,6 +26,7 @@ from opentelemetry.trace import Span, SpanContext, SpanKind
 
 from . import attributes as a
 from . import fields as f
+from .error_reasons import error_reason
 from .outcomes import record_ingestion
 from .runstate import NS_PER_S, ClientInfo, EndedRun
 from .spans import mark_error, mark_exception, now_ns, seconds_between, set_present
@@ -260,8 +261,10 @@ class IngestionTracker:
             if job.job_id is not None:
                 self._count_open(job, -1)
         span = job.span
+        reason = None
         if error is not None:
-            error_type = mark_exception(span, error)
+            reason = error_reason(error, self._telemetry.error_codes)
+            error_type = mark_exception(span, error, reason)
         elif error_type is None:
             error_type = _error_type(job)
         if span.is_recording():
@@ -281,7 +284,7 @@ class IngestionTracker:
             mark_error(span, error_type)
         span.end(end_time=end)
         if job.owner:
-            record_ingestion(self._telemetry, job, error_type, seconds_between(job.start_ns, end))
+            record_ingestion(self._telemetry, job, error_type, seconds_between(job.start_ns, end), reason)
 
     # ----- internals ------------------------------------------------------------------------------
 

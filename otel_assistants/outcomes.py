@@ -69,9 +69,11 @@ def record_run(t: Telemetry, state: RunState, error_type: str | None, duration: 
     t.operation_duration.record(duration, points.operation)
 
 
-def record_ingestion(t: Telemetry, job: Any, error_type: str | None, duration: float) -> None:
+def record_ingestion(t: Telemetry, job: Any, error_type: str | None, duration: float,
+                     reason: str | None = None) -> None:
     """The points of an ingestion job that ended (ingestion.IngestionJob): its duration, and the
-    files that reached a terminal status (one for a file; a batch's file_counts)."""
+    files that reached a terminal status (one for a file; a batch's file_counts). ``reason``: the
+    error answer its create request got (contract 2.8)."""
     client = job.client
     provider = client.provider
     t.ingestion_duration.record(duration, t.capped(present({
@@ -81,7 +83,7 @@ def record_ingestion(t: Telemetry, job: Any, error_type: str | None, duration: f
     # The job's span is its operation's, as a run's is (invoke_agent): one operation point per job.
     t.operation_duration.record(duration, t.capped(present({
         a.OPERATION_NAME: job.kind, a.PROVIDER_NAME: provider, a.ERROR_TYPE: error_type,
-        a.SERVER_ADDRESS: client.address,
+        a.SERVER_ADDRESS: client.address, a.ERROR_REASON: reason,
     })))
     if job.counts is not None:
         completed, failed, cancelled, _ = job.counts

@@ -302,8 +302,14 @@ def test_a_create_the_api_refuses_ends_the_job_span_with_the_exception(otel: Ote
     assert span.status.status_code is StatusCode.ERROR
     assert span.attributes["error.type"] == "openai.NotFoundError"
     assert span.attributes["http.response.status_code"] == 404
+    assert span.attributes["openai.assistants.error.reason"] == "not_found"
     assert [(p.attributes, p.count) for p in otel.points("openai.assistants.ingestion.duration")] == [
         ({"error.type": "openai.NotFoundError", "gen_ai.provider.name": "openai"}, 1)]
+    assert [(p.attributes, p.count) for p in otel.points("gen_ai.client.operation.duration")
+            if p.attributes["gen_ai.operation.name"] == "ingest_file"] == [
+        ({"gen_ai.operation.name": "ingest_file", "gen_ai.provider.name": "openai",
+          "error.type": "openai.NotFoundError",
+          "server.address": "127.0.0.1", "openai.assistants.error.reason": "not_found"}, 1)]
     assert otel.points("openai.assistants.ingestion.files") == []
 
 
