@@ -13,12 +13,24 @@ from .support.processes import clean_environment
 RUN = "invoke_agent weather-assistant"
 TOOL = "execute_tool get_weather"
 ELSEWHERE = "run finished by another process"  # its await_run span and tool call come from the worker process
-# scenario title -> the status its run ends in
+BATCH = "file batch with an unsupported file"  # no run: a vector store file batch, one of its 3 files a .png
+REFUSED = "message on a thread with an active run"  # a message the API refuses (HTTP 400), then the run cancelled
+# scenario title -> the outcome line the demo prints for it
 OUTCOMES = {"completed run": "completed", "tool-calling run": "completed", "failed run": "failed",
             "expired run": "expired", "cancelled run": "cancelled", "streamed run": "completed",
-            "run finished by another process": "completed"}
+            ELSEWHERE: "completed", BATCH: "completed (1 of 3 files failed)",
+            REFUSED: "message refused (HTTP 400), run cancelled"}
+# scenario title -> the status its run ends in, for every scenario that drives a run
+RUN_STATUSES = {**{title: status for title, status in OUTCOMES.items() if title not in (BATCH, REFUSED)},
+                REFUSED: "cancelled"}
+# scenario title -> the names of the spans beneath its root span `demo: <title>`
+ROOT_CHILDREN = {**{title: ("create_thread", RUN) for title in RUN_STATUSES},
+                 BATCH: ("create_vector_store", "ingest_file_batch", "upload_file", "upload_file", "upload_file"),
+                 REFUSED: ("create_message", "create_thread", RUN)}
 # run status -> (error.type, runs ending so) of the workload
-RUN_ENDS = {"completed": (None, 4), "failed": ("server_error", 1), "expired": ("expired", 1), "cancelled": (None, 1)}
+RUN_ENDS = {"completed": (None, 4), "failed": ("server_error", 1), "expired": ("expired", 1), "cancelled": (None, 2)}
+# the file batch's files: ingestion status -> (error.type, files ending so)
+FILES = {"completed": (None, 2), "failed": ("files_failed", 1)}
 
 
 def demo(env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess[str]:

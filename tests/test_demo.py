@@ -26,7 +26,20 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from .dashboards.support import missing
-from .demo_support import ELSEWHERE, OUTCOMES, RUN, RUN_ENDS, TOOL, demo, free_port
+from .demo_support import (
+    BATCH,
+    ELSEWHERE,
+    FILES,
+    OUTCOMES,
+    REFUSED,
+    ROOT_CHILDREN,
+    RUN,
+    RUN_ENDS,
+    RUN_STATUSES,
+    TOOL,
+    demo,
+    free_port,
+)
 from .otlp_receiver import Collector, Received, attributes
 from .support.processes import clean_environment
 
@@ -134,11 +147,28 @@ def assert_metric_totals(points: list[tuple[str, dict[str, str], str]]) -> None:
     assert printed_total(points, "openai.assistants.tool_call.duration", tools) == 3
     assert printed_total(points, "openai.assistants.tool_call.duration",
                          {**tools, "error.type": "tool_output_not_submitted"}) == 1
-    assert printed_total(points, "gen_ai.client.operation.duration", {"gen_ai.operation.name": "invoke_agent"}) == 7
+    assert printed_total(points, "gen_ai.client.operation.duration", {"gen_ai.operation.name": "invoke_agent"}) == 8
     assert printed_total(points, "gen_ai.client.token.usage", {"gen_ai.token.type": "input"}) == 4
     assert printed_total(points, "gen_ai.client.operation.time_to_first_chunk",
                          {"gen_ai.operation.name": "invoke_agent"}) == 1
     assert ("openai.assistants.runs.active", {"gen_ai.provider.name": "openai"}, "0") in points
+    # the file batch: its files by how they ended, and the one job, completed with a file failed
+    openai_ = {"gen_ai.provider.name": "openai"}
+    files = [(labels, value) for name, labels, value in points if name == "openai.assistants.ingestion.files"]
+    assert sorted(files, key=lambda point: point[1]) == sorted(
+        [({**openai_, "openai.assistants.ingestion.status": status, **({"error.type": error} if error else {})},
+          str(count)) for status, (error, count) in FILES.items()], key=lambda point: point[1])
+    jobs = [(labels, value.split()[0]) for name, labels, value in points
+            if name == "openai.assistants.ingestion.duration"]
+    assert jobs == [({**openai_, "openai.assistants.ingestion.status": "completed", "error.type": "files_failed"},
+                     "count=1")]
+    assert printed_total(points, "gen_ai.client.operation.duration",
+                         {"gen_ai.operation.name": "ingest_file_batch", "error.type": "files_failed"}) == 1
+    assert printed_total(points, "gen_ai.client.operation.duration", {"gen_ai.operation.name": "upload_file"}) == 3
+    # the message refused on a thread with an active run: an operation that failed, once
+    assert printed_total(points, "gen_ai.client.operation.duration", {"gen_ai.operation.name": "create_message"}) == 1
+    assert printed_total(points, "gen_ai.client.operation.duration",
+                         {"gen_ai.operation.name": "create_message", "error.type": "openai.BadRequestError"}) == 1
 
 
 @pytest.fixture(scope="module")
@@ -158,15 +188,15 @@ def assert_trees_of_every_scenario(traces: str) -> None:
     trees = parse_trees(traces)
     assert sorted(trees) == sorted(["create_agent weather-assistant", *(f"demo: {title}" for title in OUTCOMES)])
     for title in OUTCOMES:
-        assert trees[f"demo: {title}"].names() == ["create_thread", RUN]
+        assert trees[f"demo: {title}"].names() == sorted(ROOT_CHILDREN[title]), title
 
 
 def test_demo_prints_the_trace_trees(printed: subprocess.CompletedProcess[str]) -> None:
     _, traces, _ = split_output(printed.stdout)
     assert_trees_of_every_scenario(traces)
     trees = parse_trees(traces)
-    runs = {title: trees[f"demo: {title}"].child(RUN) for title in OUTCOMES}
-    for title, status in OUTCOMES.items():
+    runs = {title: trees[f"demo: {title}"].child(RUN) for title in RUN_STATUSES}
+    for title, status in RUN_STATUSES.items():
         assert runs[title].details["status"] == status, title
         assert runs[title].error is (status in ("failed", "expired")), title
 
@@ -206,6 +236,22 @@ def test_demo_prints_the_trace_trees(printed: subprocess.CompletedProcess[str]) 
     assert waited.details == {"status": "completed", "in": "100", "out": "20"}
     assert waited.names() == [TOOL, "submit_tool_outputs"]
 
+    # The file batch: one job span with its files' outcomes, beside the requests that made it.
+    batch = trees[f"demo: {BATCH}"]
+    job = batch.child("ingest_file_batch")
+    assert job.error and job.names() == []
+    assert job.details == {"status": "completed", "error": "files_failed", "files.completed": "2",
+                           "files.failed": "1", "files.total": "3", "polls": "2"}
+    assert all(not c.error and c.details == {} and c.names() == [] for c in batch.children if c is not job)
+
+    # The refused message: a failed create_message beside the run, which the app then cancelled.
+    refused = trees[f"demo: {REFUSED}"]
+    message = refused.child("create_message")
+    assert message.error and message.names() == []
+    assert (message.details["error"], message.details["http"]) == ("openai.BadRequestError", "400")
+    assert "error" not in runs[REFUSED].details
+    assert runs[REFUSED].names() == ["cancel_run"]
+
 
 def test_demo_prints_the_metric_totals(printed: subprocess.CompletedProcess[str]) -> None:
     _, _, metrics = split_output(printed.stdout)
@@ -227,8 +273,11 @@ def collector(request: pytest.FixtureRequest) -> Iterator[Collector]:
 def assert_workload_spans(spans: list[Span]) -> None:
     """Every span of the workload arrived, with the contract's names, kinds, outcomes and statuses."""
     names = Counter(span.name for span in spans)
-    assert names[RUN] == 7 and names[TOOL] == 4 and names["await_run"] == 1
-    assert names["create_agent weather-assistant"] == names["cancel_run"] == 1 and names["submit_tool_outputs"] == 2
+    assert names[RUN] == 8 and names[TOOL] == 4 and names["await_run"] == 1
+    assert names["create_agent weather-assistant"] == 1 and names["cancel_run"] == 2
+    assert names["submit_tool_outputs"] == 2
+    assert names["ingest_file_batch"] == names["create_vector_store"] == names["create_message"] == 1
+    assert names["upload_file"] == 3 and names["ingest_file"] == 0
     assert {f"demo: {title}" for title in OUTCOMES} <= set(names)
     runs = [(span, attributes(span.attributes)) for span in spans if span.name == RUN]
     assert all(span.kind == Span.SPAN_KIND_CLIENT for span, _ in runs)
@@ -242,6 +291,29 @@ def assert_workload_spans(spans: list[Span]) -> None:
     unsubmitted = [s for s in spans if s.name == TOOL and attributes(s.attributes).get("error.type")]
     assert [attributes(s.attributes)["error.type"] for s in unsubmitted] == ["tool_output_not_submitted"]
 
+    roots = {span.span_id: span.name for span in spans if not span.parent_span_id}
+    [job] = [span for span in spans if span.name == "ingest_file_batch"]
+    job_attributes = attributes(job.attributes)
+    assert job.kind == Span.SPAN_KIND_CLIENT and job.status.code == Status.STATUS_CODE_ERROR
+    assert {key: job_attributes[key] for key in (
+        "gen_ai.operation.name", "error.type", "openai.assistants.ingestion.status",
+        "openai.assistants.ingestion.poll_count", "openai.assistants.ingestion.files.completed",
+        "openai.assistants.ingestion.files.failed", "openai.assistants.ingestion.files.total")} == {
+        "gen_ai.operation.name": "ingest_file_batch", "error.type": "files_failed",
+        "openai.assistants.ingestion.status": "completed", "openai.assistants.ingestion.poll_count": 2,
+        "openai.assistants.ingestion.files.completed": 2, "openai.assistants.ingestion.files.failed": 1,
+        "openai.assistants.ingestion.files.total": 3}
+    assert job_attributes["openai.assistants.file_batch.id"].startswith("vsfb_")
+    # the job and the requests that made it, all in the scenario's trace
+    for span in spans:
+        if span.name in ("ingest_file_batch", "upload_file", "create_vector_store"):
+            assert roots.get(span.parent_span_id) == f"demo: {BATCH}", span.name
+    [message] = [span for span in spans if span.name == "create_message"]
+    message_attributes = attributes(message.attributes)
+    assert message.status.code == Status.STATUS_CODE_ERROR and roots.get(message.parent_span_id) == f"demo: {REFUSED}"
+    assert (message_attributes["error.type"], message_attributes["http.response.status_code"]) == (
+        "openai.BadRequestError", 400)
+
 
 def assert_workload_metrics(received: Received) -> None:
     points = received.last_points("openai.assistants.runs")
@@ -251,6 +323,13 @@ def assert_workload_metrics(received: Received) -> None:
         runs[labels["openai.assistants.run.status"], labels.get("error.type")] += point.as_int
     assert runs == {(status, error): count for status, (error, count) in RUN_ENDS.items()}
     assert sum(p.count for p in received.last_points("openai.assistants.tool_call.duration")) == 3
+    files: Counter[tuple[str, str | None]] = Counter()
+    for point in received.last_points("openai.assistants.ingestion.files"):
+        labels = attributes(point.attributes)
+        files[labels["openai.assistants.ingestion.status"], labels.get("error.type")] += point.as_int
+    assert files == {(status, error): count for status, (error, count) in FILES.items()}
+    jobs = received.last_points("openai.assistants.ingestion.duration")
+    assert [(attributes(p.attributes).get("error.type"), p.count) for p in jobs] == [("files_failed", 1)]
 
 
 def assert_trace_ids_listed(traces: str, received: Received, destination: str) -> None:

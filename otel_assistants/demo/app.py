@@ -19,7 +19,7 @@ from ..instrumentor import AssistantsInstrumentor
 from .pipeline import apply_demo_defaults, build_pipeline
 from .render import TreeSpan, render_metrics, render_traces
 from .verdict import verdict
-from .workload import ASSISTANT, SCENARIOS, FinishedElsewhere
+from .workload import ASSISTANT, SCENARIOS, FinishedElsewhere, outcome
 
 
 def run_demo(out: TextIO = sys.stdout) -> int:
@@ -43,13 +43,14 @@ def run_demo(out: TextIO = sys.stdout) -> int:
             out.write(f"Assistants API emulator on {emulator.base_url}\n")
             client = openai.OpenAI(base_url=emulator.base_url, api_key="demo-key")
             assistant = client.beta.assistants.create(**ASSISTANT)
+            width = max(len(scenario.title) for scenario in SCENARIOS)
             for scenario in SCENARIOS:
                 with tracer.start_as_current_span(f"demo: {scenario.title}"):
                     run = scenario.drive(client, assistant.id)
                 if isinstance(run, FinishedElsewhere):
                     elsewhere += run.spans
                     elsewhere_exported += run.exported
-                out.write(f"  {scenario.title:<31} -> {getattr(run, 'status', '?')}\n")
+                out.write(f"  {scenario.title:<{width}} -> {outcome(run)}\n")
             # While the emulator still answers: the step fetches, and the look-up of the run the
             # worker finished (this process did not see it end), which ends and counts it.
             instrumentor.uninstrument()

@@ -9,10 +9,15 @@ from typing import Any
 
 # attribute -> how the tree labels it
 _SHOWN = {
-    "openai.assistants.run.status": "status", "openai.assistants.run_step.status": "status", "error.type": "error",
+    "openai.assistants.run.status": "status", "openai.assistants.run_step.status": "status",
+    "openai.assistants.ingestion.status": "status", "error.type": "error", "openai.assistants.error.reason": "reason",
+    "http.response.status_code": "http",
     "gen_ai.usage.input_tokens": "in", "gen_ai.usage.output_tokens": "out",
-    "openai.assistants.run.poll_count": "polls", "gen_ai.request.stream": "stream",
-    "openai.assistants.file_search.result_count": "results",
+    "openai.assistants.ingestion.files.completed": "files.completed",
+    "openai.assistants.ingestion.files.failed": "files.failed",
+    "openai.assistants.ingestion.files.total": "files.total",
+    "openai.assistants.run.poll_count": "polls", "openai.assistants.ingestion.poll_count": "polls",
+    "gen_ai.request.stream": "stream", "openai.assistants.file_search.result_count": "results",
 }
 
 

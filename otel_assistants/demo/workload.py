@@ -1,8 +1,9 @@
-"""What the demo does with the Assistants API: one named scenario per run outcome.
+"""What the demo does with the Assistants API: one named scenario per outcome worth seeing.
 
-Each scenario drives one run through the real ``openai`` SDK against the emulator; the emulator's
-behaviour for that run comes from the run's ``metadata["scenario"]``. Adding a case to the demo
-is adding a :class:`DemoScenario` to :data:`SCENARIOS`.
+Each scenario drives the real ``openai`` SDK against the emulator: most of them one run, whose
+behaviour comes from the run's ``metadata["scenario"]``; one a vector store file batch, whose files'
+outcomes come from their names. Adding a case to the demo is adding a :class:`DemoScenario` to
+:data:`SCENARIOS`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 import openai
 
+from ..emulator.ingestion import failing_filename, ingest_metadata
 from .render import TreeSpan
 
 TOOL_NAME = "get_weather"
@@ -29,7 +31,8 @@ ASSISTANT = {
 
 @dataclass(frozen=True)
 class DemoScenario:
-    """A named part of the workload: ``drive`` runs it and returns the run as the app last saw it."""
+    """A named part of the workload: ``drive`` runs it and returns what the app last saw of it (a run,
+    a file batch, ...), which :func:`outcome` puts in words."""
 
     title: str
     drive: Callable[[openai.OpenAI, str], Any]
@@ -91,6 +94,54 @@ def streamed(client: openai.OpenAI, assistant_id: str) -> Any:
         return stream.current_run
 
 
+def file_batch_with_unsupported_file(client: openai.OpenAI, assistant_id: str) -> Any:
+    """Two text files and an image into a vector store: the image is not a type file_search indexes,
+    so the batch completes with one failed file, as the real API does."""
+    # Under `beta` before openai 1.66, top level after.
+    stores = client.vector_stores if hasattr(client, "vector_stores") else client.beta.vector_stores
+    store = stores.create(name="weather-notes", metadata=ingest_metadata(polls=2))
+    files = [("paris.txt", b"Paris: mild, 21 C."), ("lyon.md", b"# Lyon\nSunny, 24 C."),
+             (failing_filename("unsupported_file", "diagram"), b"\x89PNG\r\n\x1a\n")]
+    # Uploaded here rather than by `upload_and_poll`, whose worker threads do not carry the trace
+    # context: the upload_file spans stay in the scenario's trace.
+    file_ids = [client.files.create(file=file, purpose="assistants").id for file in files]
+    return stores.file_batches.create_and_poll(vector_store_id=store.id, file_ids=file_ids, poll_interval_ms=5)
+
+
+@dataclass(frozen=True)
+class RefusedMessage:
+    """A message the API refused (its HTTP status), and how the run that blocked it ended."""
+
+    http_status: int
+    status: str  # the run's
+
+
+def message_on_active_run(client: openai.OpenAI, assistant_id: str) -> Any:
+    """A message added while the thread's run is still going: the API refuses it (HTTP 400), the app
+    catches the error and cancels the run, so nothing is left running."""
+    threads = client.beta.threads
+    thread_id = _thread(client)
+    run = threads.runs.create(thread_id=thread_id, assistant_id=assistant_id, metadata={"scenario": "hold=1"})
+    try:
+        threads.messages.create(thread_id=thread_id, role="user", content="And in Lyon?")
+    except openai.BadRequestError as error:
+        refused = error.status_code
+    else:
+        raise RuntimeError("the API took a message on a thread with an active run")
+    threads.runs.cancel(run.id, thread_id=thread_id)
+    return RefusedMessage(refused, threads.runs.poll(run.id, thread_id=thread_id, poll_interval_ms=5).status)
+
+
+def outcome(result: Any) -> str:
+    """How a scenario ended, in the words of its outcome line."""
+    if isinstance(result, RefusedMessage):
+        return f"message refused (HTTP {result.http_status}), run {result.status}"
+    counts = getattr(result, "file_counts", None)
+    if counts is not None and counts.failed:
+        return f"{result.status} ({counts.failed} of {counts.total} files failed)"
+    return str(getattr(result, "status", "?"))
+
+
 @dataclass(frozen=True)
 class FinishedElsewhere:
     """A run another process finished: its last status there, and the spans that process recorded."""
@@ -121,4 +172,6 @@ SCENARIOS: list[DemoScenario] = [
     DemoScenario("cancelled run", cancelled),
     DemoScenario("streamed run", streamed),
     DemoScenario("run finished by another process", finished_by_another_process),
+    DemoScenario("file batch with an unsupported file", file_batch_with_unsupported_file),
+    DemoScenario("message on a thread with an active run", message_on_active_run),
 ]

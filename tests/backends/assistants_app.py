@@ -10,7 +10,7 @@ from __future__ import annotations
 import openai
 from opentelemetry import trace
 
-from otel_assistants.demo.workload import ASSISTANT, SCENARIOS, finished_by_another_process
+from otel_assistants.demo.workload import ASSISTANT, SCENARIOS, finished_by_another_process, outcome
 from otel_assistants.emulator import Emulator
 
 
@@ -22,8 +22,8 @@ def main() -> None:
         # The scenarios of one process: the run another process finishes is the demo's to show.
         for scenario in [s for s in SCENARIOS if s.drive is not finished_by_another_process]:
             with tracer.start_as_current_span(f"app: {scenario.title}"):
-                run = scenario.drive(client, assistant.id)
-            print(f"{scenario.title} -> {run.status}")
+                result = scenario.drive(client, assistant.id)
+            print(f"{scenario.title} -> {outcome(result)}")
 
 
 if __name__ == "__main__":

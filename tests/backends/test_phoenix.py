@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from ..demo_support import ELSEWHERE, OUTCOMES, RUN, TOOL, demo
+from ..demo_support import BATCH, ELSEWHERE, OUTCOMES, REFUSED, ROOT_CHILDREN, RUN, RUN_STATUSES, TOOL, demo
 from ..support.processes import clean_environment
 from .phoenix import Phoenix, phoenix_command
 
@@ -42,6 +42,7 @@ RUN_CHILDREN: dict[str, tuple[Shape, ...]] = {
     "streamed run": (MESSAGE_STEP,),
     # the worker process's await_run span, in the run's trace (the demo propagates the run's context)
     ELSEWHERE: (shape("await_run", TOOL_CALL, shape("submit_tool_outputs")),),
+    REFUSED: (shape("cancel_run"),),
 }
 # An app instrumented by configuration alone runs the scenarios of one process.
 APP_OUTCOMES = {title: status for title, status in OUTCOMES.items() if title != ELSEWHERE}
@@ -50,7 +51,9 @@ ERRORS = {"failed run": "server_error", "expired run": "expired"}
 
 def expected_traces(prefix: str, outcomes: dict[str, str] = OUTCOMES) -> list[Shape]:
     """The workload's traces: the assistant's creation, and one trace per scenario under its own root span."""
-    scenarios = [shape(f"{prefix}: {title}", shape("create_thread"), shape(RUN, *RUN_CHILDREN[title]))
+    scenarios = [shape(f"{prefix}: {title}",
+                       *(shape(name, *RUN_CHILDREN[title]) if name == RUN else shape(name)
+                         for name in ROOT_CHILDREN[title]))
                  for title in outcomes]
     return sorted([shape("create_agent weather-assistant"), *scenarios])
 
@@ -90,8 +93,9 @@ def assert_workload(spans: list[dict[str, Any]], prefix: str, outcomes: dict[str
     """The whole workload arrived as the contract describes it, every run outcome with its details."""
     assert traces_of(spans) == expected_traces(prefix, outcomes)
     runs = runs_by_scenario(spans, prefix)
-    assert sorted(runs) == sorted(outcomes)
-    for title, status in outcomes.items():
+    statuses = {title: status for title, status in RUN_STATUSES.items() if title in outcomes}
+    assert sorted(runs) == sorted(statuses)
+    for title, status in statuses.items():
         run, attributes = runs[title], runs[title]["attributes"]
         assert attributes["openai.assistants.run.status"] == status, title
         assert attributes["gen_ai.operation.name"] == "invoke_agent"
@@ -122,6 +126,24 @@ def assert_workload(spans: list[dict[str, Any]], prefix: str, outcomes: dict[str
     assert failed_step["attributes"]["error.type"] == "server_error" and failed_step["status_code"] == "ERROR"
     [cancel] = children_of(spans, runs["cancelled run"], "cancel_run")
     assert cancel["status_code"] == "UNSET"
+    [refused_cancel] = children_of(spans, runs[REFUSED], "cancel_run")
+    assert refused_cancel["status_code"] == "UNSET"
+    roots = {span["context"]["span_id"]: span for span in spans if span["parent_id"] is None}
+    [message] = [span for span in spans if span["name"] == "create_message"]
+    assert roots[message["parent_id"]]["name"] == f"{prefix}: {REFUSED}"
+    assert message["status_code"] == "ERROR"
+    assert message["attributes"]["error.type"] == "openai.BadRequestError"
+    assert message["attributes"]["http.response.status_code"] == 400
+    [job] = [span for span in spans if span["name"] == "ingest_file_batch"]
+    assert roots[job["parent_id"]]["name"] == f"{prefix}: {BATCH}"
+    assert job["status_code"] == "ERROR" and job["status_message"] == "files_failed"
+    assert {key: job["attributes"][key] for key in (
+        "error.type", "openai.assistants.ingestion.status", "openai.assistants.ingestion.poll_count",
+        "openai.assistants.ingestion.files.completed", "openai.assistants.ingestion.files.failed",
+        "openai.assistants.ingestion.files.total")} == {
+        "error.type": "files_failed", "openai.assistants.ingestion.status": "completed",
+        "openai.assistants.ingestion.poll_count": 2, "openai.assistants.ingestion.files.completed": 2,
+        "openai.assistants.ingestion.files.failed": 1, "openai.assistants.ingestion.files.total": 3}
     if ELSEWHERE in outcomes:
         [waited] = children_of(spans, runs[ELSEWHERE], "await_run")
         assert waited["status_code"] == "UNSET"
