@@ -168,7 +168,8 @@ def assert_metric_totals(points: list[tuple[str, dict[str, str], str]]) -> None:
     # the message refused on a thread with an active run: an operation that failed, once
     assert printed_total(points, "gen_ai.client.operation.duration", {"gen_ai.operation.name": "create_message"}) == 1
     assert printed_total(points, "gen_ai.client.operation.duration",
-                         {"gen_ai.operation.name": "create_message", "error.type": "openai.BadRequestError"}) == 1
+                         {"gen_ai.operation.name": "create_message", "error.type": "openai.BadRequestError",
+                          "openai.assistants.error.reason": "thread_has_active_run"}) == 1
 
 
 @pytest.fixture(scope="module")
@@ -248,7 +249,8 @@ def test_demo_prints_the_trace_trees(printed: subprocess.CompletedProcess[str]) 
     refused = trees[f"demo: {REFUSED}"]
     message = refused.child("create_message")
     assert message.error and message.names() == []
-    assert (message.details["error"], message.details["http"]) == ("openai.BadRequestError", "400")
+    assert (message.details["error"], message.details["http"], message.details["reason"]) == (
+        "openai.BadRequestError", "400", "thread_has_active_run")
     assert "error" not in runs[REFUSED].details
     assert runs[REFUSED].names() == ["cancel_run"]
 
@@ -311,8 +313,9 @@ def assert_workload_spans(spans: list[Span]) -> None:
     [message] = [span for span in spans if span.name == "create_message"]
     message_attributes = attributes(message.attributes)
     assert message.status.code == Status.STATUS_CODE_ERROR and roots.get(message.parent_span_id) == f"demo: {REFUSED}"
-    assert (message_attributes["error.type"], message_attributes["http.response.status_code"]) == (
-        "openai.BadRequestError", 400)
+    assert (message_attributes["error.type"], message_attributes["http.response.status_code"],
+            message_attributes["openai.assistants.error.reason"]) == ("openai.BadRequestError", 400,
+                                                                      "thread_has_active_run")
 
 
 def assert_workload_metrics(received: Received) -> None:

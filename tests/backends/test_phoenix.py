@@ -134,6 +134,7 @@ def assert_workload(spans: list[dict[str, Any]], prefix: str, outcomes: dict[str
     assert message["status_code"] == "ERROR"
     assert message["attributes"]["error.type"] == "openai.BadRequestError"
     assert message["attributes"]["http.response.status_code"] == 400
+    assert message["attributes"]["openai.assistants.error.reason"] == "thread_has_active_run"
     [job] = [span for span in spans if span["name"] == "ingest_file_batch"]
     assert roots[job["parent_id"]]["name"] == f"{prefix}: {BATCH}"
     assert job["status_code"] == "ERROR" and job["status_message"] == "files_failed"
