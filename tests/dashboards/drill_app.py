@@ -1,5 +1,5 @@
 """The app of the end-to-end drill: an instrumented client mid-migration, running a known mix of
-Assistants runs, vector store ingestion and Responses API calls.
+Assistants runs, vector store ingestion, known API errors and Responses API calls.
 
 Runs are instrumented by otel-assistants, Responses calls by the official OpenAI instrumentation
 (opentelemetry-instrumentation-genai-openai), both on one meter provider. It serves the metrics with
@@ -94,6 +94,33 @@ def ingest(client: openai.OpenAI, store_id: str) -> Counter[str]:
     return ended
 
 
+# Per cycle, the known API errors of contract 2.8 (their reason: how many).
+ERROR_MIX = {"thread_has_active_run": 3, "unsupported_parameter": 1, "invalid_batch_id": 1, "no_files_provided": 1}
+
+
+def known_errors(client: openai.OpenAI, assistant_id: str, store_id: str) -> Counter[str]:
+    """One cycle's refused requests (ERROR_MIX), each caught as the app would; by what it got."""
+    refused: Counter[str] = Counter()
+    stores = client.vector_stores if hasattr(client, "vector_stores") else client.beta.vector_stores
+    thread = client.beta.threads.create()
+    runs = client.beta.threads.runs
+    held = runs.create(thread_id=thread.id, assistant_id=assistant_id, metadata={"scenario": "hold=1"})
+    attempts: list[Any] = [
+        *[lambda: client.beta.threads.messages.create(thread_id=thread.id, role="user", content="more")] * 3,
+        lambda: client.beta.assistants.create(model="o3-mini", temperature=0.2),
+        lambda: stores.file_batches.retrieve(store_id, vector_store_id=store_id),  # a store id as a batch id
+        lambda: stores.file_batches.create(vector_store_id=store_id, file_ids=[]),
+    ]
+    for attempt in attempts:
+        try:
+            attempt()
+        except openai.BadRequestError:
+            refused["bad_request"] += 1
+    runs.cancel(run_id=held.id, thread_id=thread.id)
+    refused[runs.poll(run_id=held.id, thread_id=thread.id, poll_interval_ms=1).status] += 1
+    return refused
+
+
 def run_one(client: openai.OpenAI, assistant_id: str, spec: str) -> Any:
     thread = client.beta.threads.create()
     runs = client.beta.threads.runs
@@ -145,6 +172,7 @@ def main() -> None:
             stores = client.vector_stores if hasattr(client, "vector_stores") else client.beta.vector_stores
             store = stores.create(name="helpdesk-docs")
             files: Counter[str] = Counter()
+            errors: Counter[str] = Counter()
             for _ in range(args.cycles):
                 # Runs and calls interleaved, so any stretch of the workload holds the mix.
                 for index in range(max(len(CYCLE), len(RESPONSES))):
@@ -156,6 +184,9 @@ def main() -> None:
                     if index < len(RESPONSES):
                         responses.update(respond(client, *RESPONSES[index]))
                 files.update(ingest(client, store.id))
+                refused = known_errors(client, assistant.id, store.id)
+                errors["bad_request"] += refused.pop("bad_request", 0)
+                statuses.update(refused)  # the run held while they were refused, then cancelled
                 for _ in range(2):
                     try:
                         client.beta.threads.retrieve("thread_that_does_not_exist")
@@ -163,7 +194,7 @@ def main() -> None:
                         statuses["not_found"] += 1
                 time.sleep(args.pause)
         print("done " + json.dumps({"runs": statuses, "run_usage": run_usage, "responses": responses,
-                                    "files": files}), flush=True)
+                                    "files": files, "errors": errors}), flush=True)
         sys.stdin.read()  # keep the metrics up until the drill is over
     finally:
         official.uninstrument()

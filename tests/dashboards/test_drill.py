@@ -1,7 +1,8 @@
 """End-to-end drill on real servers.
 
-An instrumented app (``drill_app``) runs a known mix of runs and Responses API calls against the
-emulator (runs instrumented by otel-assistants, calls by the official OpenAI instrumentation) and
+An instrumented app (``drill_app``) runs a known mix of runs, vector store ingestion, refused
+requests and Responses API calls against the emulator (runs instrumented by otel-assistants,
+calls by the official OpenAI instrumentation) and
 serves its metrics through opentelemetry-exporter-prometheus; a real Prometheus scrapes it and
 evaluates the shipped alert rules (only their ``for:`` shortened) and sends to a real Alertmanager,
 which delivers to a webhook inside this test. Then every query of every dashboard panel must return
@@ -61,6 +62,7 @@ EXPECTED_FIRING = {
     ("AssistantsToolOutputsNotSubmitted", "warning"),
     ("AssistantsAPIEndpointNotFound", "critical"),
     ("AssistantsFileIngestionFailureRateHigh", "warning"),
+    ("AssistantsThreadActiveRunConflicts", "warning"),
 }
 EXPECTED_SILENT = {
     ("AssistantsRunFailureRateHigh", "critical"),
@@ -285,7 +287,7 @@ def test_drill(tmp_path: Path) -> None:
         # What the instrumented app itself exposes: every contract instrument, each with exactly
         # the contract's attributes as labels (the mix records each of them at least once). The
         # official instrumentation's points in the shared gen_ai.client.* instruments are its own.
-        from . import promnames  # needs the Prometheus exporter, required above
+        from . import drill_app, promnames  # need the Prometheus exporter, required above
 
         with urllib.request.urlopen(f"http://127.0.0.1:{app_port}/metrics", timeout=10) as response:
             families = promnames.families(response.read().decode(), scope=OURS)
@@ -350,6 +352,19 @@ def test_drill(tmp_path: Path) -> None:
         ):
             assert abs(values[(title, "A")] - expected) <= TOLERANCE * expected, (title, values[(title, "A")], expected)
         assert values[("Assistants still on runs", "A")] == 1
+
+        # API errors by reason: the drill's known errors, and its two 404s per cycle, in their mix.
+        board = support.dashboards()["assistants-tools-streams.json"]
+        [reasons] = [expr for title, _, expr in support.panel_queries(board) if title == "API errors by reason"]
+        by_reason: dict[str, float] = {}
+        for series in prometheus.query(support.substitute(reasons), now):
+            reason = series["metric"].get("openai_assistants_error_reason", "")
+            by_reason[reason] = by_reason.get(reason, 0.0) + float(series["value"][1])
+        assert done["errors"] == {"bad_request": sum(drill_app.ERROR_MIX.values()) * CYCLES}, done["errors"]
+        mix = {**drill_app.ERROR_MIX, "not_found": 2}
+        unit = by_reason["not_found"] / 2
+        for reason, per_cycle in mix.items():
+            assert abs(by_reason.get(reason, 0.0) / unit - per_cycle) <= TOLERANCE * 10, (reason, by_reason)
 
         # Prometheus fires what the mix calls for, and nothing it does not.
         deadline = time.monotonic() + 30
