@@ -63,6 +63,7 @@ class ContentSink:
         self._on_spans = mode.on_spans
         self._events = events if mode.as_events else None
         self.active = self._on_spans or self._events is not None
+        self.emits = self._events is not None  # False: flush() has nothing to do, and is not called
         # The event form of what each span recorded, until the span ends; a span that is dropped
         # without ending takes its entry with it.
         self._pending: weakref.WeakKeyDictionary[Span, dict[str, Any]] = weakref.WeakKeyDictionary()

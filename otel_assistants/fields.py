@@ -83,7 +83,10 @@ def view(obj: Any) -> Mapping[str, Any] | _Attributes:
     for anything else."""
     if isinstance(obj, dict):
         return obj
-    if is_model(obj):
+    model = _models.get(type(obj))  # is_model(), inline: this runs on every run object read
+    if model is None:
+        model = is_model(obj)
+    if model:
         stored = getattr(obj, "__dict__", None)
         # Fields outside the model's declaration (pydantic v2 keeps them apart) are read by
         # attribute: openai 1.x builds an event it does not know as another event's model, with

@@ -129,6 +129,7 @@ class IngestionTracker:
             if known:
                 job.object_id = object_id
                 self._count_open(job, +1)
+                registry.schedule(job)
         if known:
             self._seen(answer, job)
         elif registry.claim(job):

@@ -10,6 +10,7 @@ runs exactly once and its result or exception is passed back untouched.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from time import time
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -105,7 +106,9 @@ class Interceptor:
             target = route(getattr(options, "method", None), getattr(options, "url", None))
             if target is None:
                 return None
-            self.tracker.sweep()
+            tracker = self.tracker
+            if time() >= tracker.next_sweep:  # sweep()'s own test, spared its call on most requests
+                tracker.sweep()
             hooks = HOOKS.get(target.operation, DEFAULT)
             body = getattr(options, "json_data", None)
             call = Call(target, hooks, self._client_info(instance), body if isinstance(body, dict) else {},
@@ -180,12 +183,12 @@ class Interceptor:
 
     @staticmethod
     def _detach(call: Call) -> None:
-        if call.token is not None:
-            try:
-                otel_context.detach(call.token)  # type: ignore[arg-type]
-            except Exception as error:
-                report("detach", error)
-            call.token = None
+        """Called when ``call.token`` is set."""
+        try:
+            otel_context.detach(call.token)  # type: ignore[arg-type]
+        except Exception as error:
+            report("detach", error)
+        call.token = None
 
     @failsafe()
     def _failed(self, call: Call, error: BaseException) -> None:
@@ -253,8 +256,11 @@ class Interceptor:
         span = call.span
         assert span is not None
         end = now_ns()
-        self._telemetry.content.flush(span, end)
+        if self._telemetry.content.emits:
+            self._telemetry.content.flush(span, end)
         span.end(end_time=end)
+        if not self._telemetry.metered:
+            return
         attributes = {a.OPERATION_NAME: call.route.operation, a.PROVIDER_NAME: call.client.provider}
         model = call.hooks.request_model(call)
         if model is not None:

@@ -28,8 +28,16 @@ if TYPE_CHECKING:
 class Call:
     """What the choke point knows about one request while it is in flight."""
 
-    __slots__ = ("api", "began_following", "body", "client", "followed", "hooks", "job", "options", "parent",
-                 "route", "run", "span", "start_ns", "stream", "submitted", "token")
+    # Class-level defaults: a request sets only what it uses (one is made per request).
+    run: RunState | None = None  # the run this request creates
+    followed: RunState | None = None  # the run this request acts on, when followed
+    job: IngestionJob | None = None  # the ingestion job this request creates or polls
+    began_following = False  # this request made this process follow that run
+    span: Span | None = None
+    parent: Any = None  # a retrieve of a run not followed: where its span goes, if it gets one
+    submitted: dict[str, Any] | None = None  # tool outputs sent (call id -> output)
+    start_ns = 0
+    token: object | None = None
 
     def __init__(self, route: Route, hooks: Hooks, client: ClientInfo, body: dict[str, Any], stream: bool,
                  api: Any, options: Any) -> None:
@@ -40,15 +48,6 @@ class Call:
         self.stream = stream
         self.api = api  # the app's client
         self.options = options  # the SDK's request options (the create's metadata is written there)
-        self.run: RunState | None = None  # the run this request creates
-        self.followed: RunState | None = None  # the run this request acts on, when followed
-        self.job: IngestionJob | None = None  # the ingestion job this request creates or polls
-        self.began_following = False  # this request made this process follow that run
-        self.span: Span | None = None
-        self.parent: Any = None  # a retrieve of a run not followed: where its span goes, if it gets one
-        self.submitted: dict[str, Any] | None = None  # tool outputs sent (call id -> output)
-        self.start_ns = 0
-        self.token: object | None = None
 
 
 class Hooks:

@@ -112,7 +112,8 @@ def end_tool_call(telemetry: Telemetry, span: Span, call: ToolCall, end: int, er
     """End a function call's span and record its duration."""
     if error_type is not None:
         mark_error(span, error_type)
-    telemetry.content.flush(span, end)
+    if telemetry.content.emits:
+        telemetry.content.flush(span, end)
     span.end(end_time=end)
     telemetry.tool_duration.record(seconds_between(call.start_ns, end), telemetry.capped(present({
         a.TOOL_NAME: call.name, a.TOOL_TYPE: call.tool_type, a.ERROR_TYPE: error_type,

@@ -87,7 +87,7 @@ class RunRegistry:
             if state.owner:
                 state.lookups_left = MAX_LOOKUPS
             if state.job_id is not None:  # a run known by a placeholder is filed once its id is known
-                self.schedule(state)
+                self._schedule(state)
             while len(self._runs) > self._cap:
                 _, oldest = self._runs.popitem(last=False)
                 self._claim(oldest)
@@ -96,7 +96,8 @@ class RunRegistry:
 
     def rekey(self, state: RunState, run_id: str) -> bool:
         """The create answered: the run is known by its id from now on. False when it ended
-        meanwhile or the id is already followed (the same run reported twice keeps its first span)."""
+        meanwhile or the id is already followed (the same run reported twice keeps its first span).
+        The caller puts it on the clock (``schedule``) once it read the answer, under the same hold."""
         with self.lock:
             if state.ended or state.job_id is not None or run_id in self._runs:
                 return False
@@ -104,7 +105,6 @@ class RunRegistry:
             state.identify(run_id)
             state.key = run_id
             self._runs[run_id] = state
-            self.schedule(state)
             return True
 
     def claim(self, state: RunState) -> bool:
@@ -131,13 +131,7 @@ class RunRegistry:
         """File a run under its next due time: an owned run's look-up spacing is its life in
         MAX_LOOKUPS even parts; an observed run is due at its deadline."""
         with self.lock:
-            if state.owner:
-                state.interval = max(state.deadline - state.seen_at, 0.0) / MAX_LOOKUPS
-                state.last_lookup = state.seen_at
-                state.due = self._next_lookup(state)
-            else:
-                state.due = state.deadline
-            self._push(state)
+            self._schedule(state)
 
     def due(self, now: float) -> Due:
         """Pop what is due by ``now``: owned runs to look up (their look-up counted as begun),
@@ -209,6 +203,15 @@ class RunRegistry:
         self._deadlines.clear()
 
     # ----- internals (the lock is held) ---------------------------------------------------------
+
+    def _schedule(self, state: RunState) -> None:
+        if state.owner:
+            state.interval = max(state.deadline - state.seen_at, 0.0) / MAX_LOOKUPS
+            state.last_lookup = state.seen_at
+            state.due = self._next_lookup(state)
+        else:
+            state.due = state.deadline
+        self._push(state)
 
     def _next_lookup(self, state: RunState) -> float:
         """When an owned run is next looked up: an interval after the app or a look-up last saw

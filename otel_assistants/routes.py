@@ -108,10 +108,28 @@ _add("DELETE", "files/*", "delete_file", ("file_id",))
 _add("GET", "files/*/content", "retrieve_file_content", ("file_id",))
 
 
+# Recent answers by (method, url): a run's polls, and the runs created on one thread, ask again.
+_RECENT: dict[tuple[str, str], Route | None] = {}
+RECENT_SIZE = 512
+_UNKNOWN = object()
+
+
 def route(method: Any, url: Any) -> Route | None:
     """The Assistants operation for a request, or None for any other OpenAI API request."""
     if not isinstance(method, str) or not isinstance(url, str):
         return None
+    key = (method, url)
+    found = _RECENT.get(key, _UNKNOWN)
+    if found is not _UNKNOWN:
+        return found  # type: ignore[return-value]
+    found = _route(method, url)
+    if len(_RECENT) >= RECENT_SIZE:
+        _RECENT.clear()
+    _RECENT[key] = found
+    return found
+
+
+def _route(method: str, url: str) -> Route | None:
     path = url.partition("?")[0].strip("/")
     if "://" in path:  # an absolute URL given by the app: keep only its path
         path = path.split("://", 1)[1].partition("/")[2]

@@ -59,14 +59,16 @@ def end_run_span(telemetry: Telemetry, capture: Capture, state: RunState, end: i
             error_type = state.last_error_code or a.OTHER_VALUE
         elif status == "expired":
             error_type = a.ERROR_EXPIRED
-    if learned_name is not None and span.is_recording():
+    # Asked once (a span's recording does not change before it ends); an unsampled run skips it all.
+    recording = state.recording and span.is_recording()
+    if learned_name is not None and recording:
         span.update_name(span_name(a.INVOKE_AGENT if state.owner else a.AWAIT_RUN, learned_name))
         span.set_attribute(a.AGENT_NAME, learned_name)
     usage = state.usage
     if state.outputs:
         capture.record(span, {a.OUTPUT_MESSAGES: capture.output_messages(state.outputs)})
         state.outputs.clear()
-    if span.is_recording():  # an unsampled run needs none of these built
+    if recording:  # an unsampled run needs none of these built
         set_present(span, {
             a.RUN_ID: state.run_id,
             a.RUN_STATUS: status,
@@ -80,7 +82,8 @@ def end_run_span(telemetry: Telemetry, capture: Capture, state: RunState, end: i
         })
     if error_type is not None and error is None:
         mark_error(span, error_type)
-    telemetry.content.flush(span, end)
+    if telemetry.content.emits:
+        telemetry.content.flush(span, end)
     span.end(end_time=end)
     return error_type
 

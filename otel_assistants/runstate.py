@@ -89,6 +89,8 @@ class RunState:
     error_reason: str | None = None  # openai.assistants.error.reason of the SDK error that ended it
     builtin_tools: bool | None = None  # the run's tools include code_interpreter or file_search
     expiry_known: bool = False  # the deadline follows the server's expires_at
+    settled: bool = False  # the fields a run never changes (but started_at) are known: no more reading them
+    recording: bool = True  # False: the span is not recording (unsampled), so nothing is described on it
     tools: dict[str, ToolCall] = field(default_factory=dict)  # asked, not yet answered here
     ended: bool = False
     streamed: bool = False

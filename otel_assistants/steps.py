@@ -98,7 +98,8 @@ def _builtin_tool_span(telemetry: Telemetry, capture: Capture, parent: Any, call
     capture.record(span, captured)
     if error_type is not None:
         mark_error(span, error_type)
-    telemetry.content.flush(span, end_ns)
+    if telemetry.content.emits:
+        telemetry.content.flush(span, end_ns)
     span.end(end_time=end_ns)
     metric = {a.TOOL_NAME: tool, a.TOOL_TYPE: tool_type}
     if error_type is not None:

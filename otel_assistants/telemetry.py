@@ -6,6 +6,7 @@ import threading
 from typing import Any
 
 from opentelemetry import metrics, trace
+from opentelemetry.metrics import NoOpMeter
 
 from . import attributes as a
 from .config import CaptureMode
@@ -54,6 +55,9 @@ class Telemetry:
         events = event_logger(SCOPE, __version__, logger_provider, SCHEMA_URL) if capture.as_events else None
         self.content = ContentSink(capture, events)
         meter = metrics.get_meter(SCOPE, __version__, meter_provider, schema_url=SCHEMA_URL)
+        # A no-op meter (a NoOpMeterProvider given) keeps no point: nothing is built to record on it.
+        # A proxy meter (the global provider not set yet) is not one: it may become real later.
+        self.metered = not isinstance(meter, NoOpMeter)
         self.agent_names = CappedValues()
         self.error_codes = CappedValues()  # API codes given as openai.assistants.error.reason
         self._capped: dict[str, CappedValues] = {}

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -73,7 +74,7 @@ class RunTracker:
         self._steps_enabled = settings.run_steps != "off"
         self.capture = Capture(settings.capture_content, settings.max_content_length, telemetry.content)
         self._agent_names: OrderedDict[str, str] = OrderedDict()
-        self._next_sweep = 0.0
+        self.next_sweep = 0.0  # when sweep() next acts (time.time()); read on every request
         self.own_requests = OwnRequests(telemetry.own_requests, self._tick, self._forked)
         self.registry = RunRegistry(settings.max_tracked_runs, settings.adopt_runs, self.own_requests.wake_at)
         # Vector store ingestion jobs, in the same registry (ingestion.py).
@@ -92,7 +93,7 @@ class RunTracker:
     def start(self, client: ClientInfo, thread_id: str | None, body: dict[str, Any], api: Any = None) -> RunState:
         """The request that creates a run is about to be sent: open its span now."""
         assistant_id = f.as_text(body.get("assistant_id"))
-        name = self.agent_name(assistant_id)
+        name = self._agent_names.get(assistant_id) if assistant_id is not None else None
         request_model = f.as_text(body.get("model"))
         stream = body.get("stream") is True
         start = now_ns()
@@ -104,12 +105,14 @@ class RunTracker:
             requested[a.REQUEST_MODEL] = request_model
         if stream:
             requested[a.REQUEST_STREAM] = True
-        for key, attribute, read in _REQUEST_SETTINGS:
-            value = body.get(key)
-            if value is not None and (value := read(value)) is not None:
-                requested[attribute] = value
+        if not _SETTING_KEYS.isdisjoint(body):  # most creates set none of them
+            for key, attribute, read in _REQUEST_SETTINGS:
+                value = body.get(key)
+                if value is not None and (value := read(value)) is not None:
+                    requested[attribute] = value
         span = open_run_span(self._telemetry, client, start, assistant_id, name, requested, owner=True)
-        if self.capture.enabled and span.is_recording():
+        recording = span.is_recording()
+        if self.capture.enabled and recording:
             thread = body.get("thread")
             messages = list(body.get("additional_messages") or []) + list(f.items(thread, "messages"))
             self.capture.record(span, {
@@ -119,20 +122,34 @@ class RunTracker:
             })
         state = RunState(
             span=span, span_context=span.get_span_context(), context=trace.set_span_in_context(span),
-            start_ns=start, client=client,
+            start_ns=start, client=client, recording=recording,
             deadline=start / NS_PER_S + DEFAULT_RUN_LIFETIME_S + ABANDON_GRACE_S, seen_at=start / NS_PER_S,
             api=api, thread_id=thread_id, assistant_id=assistant_id, agent_name=name,
             request_model=request_model, streamed=stream, seen_ns=start,
         )
-        self._telemetry.totals.started(client.provider)
-        self._finish_evicted(self.registry.add(object(), state))
+        if self._telemetry.metered:
+            self._telemetry.totals.started(client.provider)
+        evicted = self.registry.add(object(), state)
+        if evicted:
+            self._finish_evicted(evicted)
         return state
 
     def created(self, state: RunState, run: Any) -> None:
         """The create request answered with the run: from now on it is known by its id."""
-        run_id = f.text(run, "id")
-        if run_id is not None and self.registry.rekey(state, run_id):
-            self._seen(run, state)
+        field = f.view(run).get
+        run_id = f.as_text(field("id"))
+        if run_id is None:
+            return
+        registry = self.registry
+        with registry.lock:  # one hold: filed under its id and read, then put on the clock once
+            if not registry.rekey(state, run_id):
+                return
+            state.seen_ns = now_ns()
+            terminal = self._update(state, field) in a.TERMINAL_STATUSES and registry.claim(state)
+            if not terminal:
+                registry.schedule(state)
+        if terminal:
+            self._finish(state, fetch_steps=True)
 
     def fail(self, state: RunState, error: BaseException) -> None:
         """The SDK raised for this run's own request or stream: the run span ends with the exception."""
@@ -165,7 +182,7 @@ class RunTracker:
     def poll_failed(self, run_id: str | None, error: BaseException) -> None:
         """A retrieve raised: the run goes on server-side, so the span records it and stays open."""
         state = self.state_for(run_id)
-        if state is not None and state.span.is_recording():
+        if state is not None and state.recording and state.span.is_recording():
             state.span.record_exception(error)
 
     def tool_outputs_submitted(self, run_id: str | None, outputs: dict[str, Any], sent_ns: int) -> None:
@@ -244,12 +261,12 @@ class RunTracker:
         seen_at = start_ns / NS_PER_S
         state = RunState(
             span=span, span_context=span.get_span_context(), context=trace.set_span_in_context(span),
-            start_ns=start, client=client,
+            start_ns=start, client=client, recording=span.is_recording(),
             deadline=seen_at + DEFAULT_RUN_LIFETIME_S + ABANDON_GRACE_S, seen_at=seen_at, owner=owner,
             api=api if owner else None, run_id=run_id, assistant_id=assistant_id, agent_name=name,
             seen_ns=start_ns,
         )
-        if owner:
+        if owner and self._telemetry.metered:
             self._telemetry.totals.started(client.provider)
         return state, self.registry.add(run_id, state)
 
@@ -257,7 +274,7 @@ class RunTracker:
 
     def mark_streamed(self, state: RunState) -> None:
         state.streamed = True
-        if state.span.is_recording():
+        if state.recording and state.span.is_recording():
             state.span.set_attribute(a.REQUEST_STREAM, True)
 
     def stream_event(self, state: RunState, name: Any, data: Any, request_start_ns: int) -> None:
@@ -398,9 +415,9 @@ class RunTracker:
         """Act on what is due: look up owned runs unseen for a while or past their expiry, close
         the await_run spans of observed runs past theirs. Cheap when nothing is due."""
         current = time.time() if now is None else now
-        if now is None and current < self._next_sweep:
+        if now is None and current < self.next_sweep:
             return
-        self._next_sweep = current + SWEEP_INTERVAL_S
+        self.next_sweep = current + SWEEP_INTERVAL_S
         self._act_on(self.registry.due(current), current)
 
     def _tick(self) -> float | None:
@@ -440,7 +457,7 @@ class RunTracker:
             state.lookup_in_flight = False
             if state.ended:
                 return
-            status = self._update(state, run) if isinstance(run, dict) else None
+            status = self._update(state, run.get) if isinstance(run, dict) else None
             if status in a.TERMINAL_STATUSES:
                 registry.claim(state)
                 end = _server_end_ns(run, status, state)
@@ -490,8 +507,9 @@ class RunTracker:
     def _seen(self, run: Any, state: RunState | None, *, poll: bool = False) -> None:
         """Any Run object the app received: a response, a stream event, a listing's entry.
         Listings and responses for runs not followed change nothing."""
-        run_id = f.text(run, "id")
-        if run_id is None:
+        field = f.view(run).get
+        run_id = field("id")
+        if not isinstance(run_id, str) or not run_id:
             return
         registry = self.registry
         with registry.lock:
@@ -502,15 +520,54 @@ class RunTracker:
             if poll:
                 state.poll_count += 1
             state.seen_ns = now_ns()
-            terminal = self._update(state, run) in a.TERMINAL_STATUSES and registry.claim(state)
+            terminal = self._update(state, field) in a.TERMINAL_STATUSES and registry.claim(state)
         if terminal:
             self._finish(state, fetch_steps=True)
 
-    def _update(self, state: RunState, run: Any) -> str | None:
-        """What a Run object says, into the run's state (the registry's lock is held)."""
-        # Runs on every poll: the fields are read once, and a value of the wrong type (a server
-        # that sends one) is passed over with inline type checks rather than calls.
-        field = f.view(run).get
+    def _update(self, state: RunState, field: Callable[[str], Any]) -> str | None:
+        """What a Run object says (its fields, read by ``field``: a ``f.view(run).get``), into the
+        run's state (the registry's lock is held)."""
+        # Runs on every poll and run event: a value of the wrong type (a server that sends one)
+        # is passed over with inline type checks rather than calls.
+        if not state.settled:
+            self._settle(state, field)
+        if state.started_at is None:  # the one such field a run's first answer may not have yet
+            value = field("started_at")
+            if type(value) is int and value:
+                state.started_at = value
+        status = field("status")
+        if type(status) is not str or not status:
+            return None
+        if status != state.status:
+            if state.tools and status in AFTER_SUBMISSION:
+                state.tools.clear()  # answered by another process: that one records them
+            state.status = status
+            if state.recording:
+                status_seen(state.span, status)
+        if status == "requires_action":
+            self._tool_calls_asked(state, field("required_action"))
+        elif status in a.TERMINAL_STATUSES:  # the API fills these only in a run's final object
+            usage = field("usage")
+            if usage is not None:
+                counts = f.view(usage).get
+                prompt, completion = counts("prompt_tokens"), counts("completion_tokens")
+                if type(prompt) is not int:
+                    prompt = f.as_int(prompt)
+                if type(completion) is not int:
+                    completion = f.as_int(completion)
+                if prompt is not None or completion is not None:
+                    state.usage = (prompt or 0, completion or 0)
+            details = field("incomplete_details")
+            if details is not None:
+                state.incomplete_reason = f.text(details, "reason") or state.incomplete_reason
+            last_error = field("last_error")
+            if last_error is not None:
+                state.last_error_code = f.text(last_error, "code") or state.last_error_code
+        return status
+
+    def _settle(self, state: RunState, field: Callable[[str], Any]) -> None:
+        """A run's thread, agent, model, creation time, tools and expiry never change: read until
+        all are known (from its first answer, as a rule), then no more."""
         if state.thread_id is None:
             state.thread_id = f.as_text(field("thread_id"))
         if state.assistant_id is None:
@@ -519,15 +576,10 @@ class RunTracker:
             value = field("model")
             if type(value) is str and value:
                 state.response_model = value
-        # A run's model, creation time, tools and expiry never change: read until known.
         if state.created_at is None:
             value = field("created_at")
             if type(value) is int and value:
                 state.created_at = value
-        if state.started_at is None:
-            value = field("started_at")
-            if type(value) is int and value:
-                state.started_at = value
         if state.builtin_tools is None:
             tools = field("tools")
             if isinstance(tools, (list, tuple)):
@@ -540,30 +592,10 @@ class RunTracker:
                 deadline = state.seen_at + max(expires_at - state.created_at, 0) + ABANDON_GRACE_S
                 if deadline != state.deadline:
                     state.deadline = deadline
-                    self.registry.schedule(state)
-        status = field("status")
-        if type(status) is not str or not status:
-            return None
-        if status != state.status:
-            if state.tools and status in AFTER_SUBMISSION:
-                state.tools.clear()  # answered by another process: that one records them
-            state.status = status
-            status_seen(state.span, status)
-        if status == "requires_action":
-            self._tool_calls_asked(state, field("required_action"))
-        elif status in a.TERMINAL_STATUSES:  # the API fills these only in a run's final object
-            usage = field("usage")
-            if usage is not None:
-                prompt, completion = f.integer(usage, "prompt_tokens"), f.integer(usage, "completion_tokens")
-                if prompt is not None or completion is not None:
-                    state.usage = (prompt or 0, completion or 0)
-            details = field("incomplete_details")
-            if details is not None:
-                state.incomplete_reason = f.text(details, "reason") or state.incomplete_reason
-            last_error = field("last_error")
-            if last_error is not None:
-                state.last_error_code = f.text(last_error, "code") or state.last_error_code
-        return status
+                    if state.due:  # on the clock already (a create's answer is filed after this)
+                        self.registry.schedule(state)
+        state.settled = (state.expiry_known and state.builtin_tools is not None and state.response_model is not None
+                         and state.thread_id is not None and state.assistant_id is not None)
 
     def _tool_calls_asked(self, state: RunState, action: Any) -> None:
         calls = f.items(f.get(action, "submit_tool_outputs"), "tool_calls")
@@ -603,22 +635,24 @@ class RunTracker:
         """Close a claimed run's span (at ``end_ns``, else now) and record its metrics; without
         the lock. ``fetch_steps``: the app saw the run end, so its steps may be fetched."""
         end = now_ns() if end_ns is None else max(end_ns, state.start_ns)
-        tools = list(state.tools.values())
-        state.tools.clear()
-        if state.owner:  # the calls nobody answered; an observer leaves them to the owner
-            for call in tools:
-                tool_call_span(self._telemetry, self.capture, state, call, max(end, call.start_ns),
-                               a.ERROR_TOOL_OUTPUT_NOT_SUBMITTED)
+        if state.tools:
+            tools = list(state.tools.values())
+            state.tools.clear()
+            if state.owner:  # the calls nobody answered; an observer leaves them to the owner
+                for call in tools:
+                    tool_call_span(self._telemetry, self.capture, state, call, max(end, call.start_ns),
+                                   a.ERROR_TOOL_OUTPUT_NOT_SUBMITTED)
         if state.open_steps:  # a stream that stopped mid-step
             self._end_open_steps(state, end)
         learned = None
-        if state.agent_name is None:
-            state.agent_name = learned = self.agent_name(state.assistant_id)
+        if state.agent_name is None and state.assistant_id is not None:
+            state.agent_name = learned = self._agent_names.get(state.assistant_id)
         error_type = end_run_span(self._telemetry, self.capture, state, end, error_type=error_type, error=error,
                                   learned_name=learned)
         if not state.owner:
             return
-        record_run(self._telemetry, state, error_type, seconds_between(state.start_ns, end))
+        if self._telemetry.metered:
+            record_run(self._telemetry, state, error_type, seconds_between(state.start_ns, end))
         # The step fetch, where the steps can say more than the spans already made: a polled run
         # the app saw end here whose tools include a built-in one.
         if (fetch_steps and self._fetch_steps and not state.streamed and state.builtin_tools
@@ -642,3 +676,4 @@ _REQUEST_SETTINGS = (
     ("top_p", a.REQUEST_TOP_P, f.as_number),
     ("max_completion_tokens", a.REQUEST_MAX_TOKENS, f.as_int),
 )
+_SETTING_KEYS = frozenset(key for key, _, _ in _REQUEST_SETTINGS)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from otel_assistants import routes
 from otel_assistants.emulator import Emulator
 from otel_assistants.operations import HOOKS
 from otel_assistants.routes import Route, route, table
@@ -73,6 +74,16 @@ def test_each_request_routes_to_its_operation_and_ids(method: str, path: str, ex
     # The SDK sends relative paths with a leading slash; a full URL keeps only its path; a query is no part.
     assert route(method, "/" + path) == expected
     assert route(method.lower(), f"https://example.test/{path}?limit=5") == expected
+
+
+def test_repeated_requests_are_answered_alike_and_the_memory_of_them_stays_bounded() -> None:
+    for _ in range(2):  # the second round is answered from the memory of recent requests
+        for method, path, expected in CASES:
+            assert route(method, path) == expected
+    for number in range(routes.RECENT_SIZE * 2):
+        run_id = f"run_{number}"
+        assert route("GET", f"threads/th_1/runs/{run_id}") == Route("retrieve_run", thread_id="th_1", run_id=run_id)
+    assert len(routes._RECENT) <= routes.RECENT_SIZE
 
 
 def test_the_cases_cover_the_whole_table() -> None:
