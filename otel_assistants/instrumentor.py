@@ -1,13 +1,15 @@
 """``AssistantsInstrumentor``: hooks the choke point in and out, and ends runs at shutdown.
 
 State that outlives a call, and who owns it. Per instrumentation (made by ``instrument()``,
-dropped by ``uninstrument()``): the tracker and its registry (runs, ended runs, deadlines,
-agent names), the interceptor's client cache, the own-requests serving threads (stopped by
+dropped by ``uninstrument()``): the tracker and its registry (runs and ingestion jobs, ended
+ones, deadlines, agent names, the stores seen indexing), the capped error codes, the
+interceptor's client cache, the own-requests serving threads (stopped by
 ``uninstrument()``) and the shutdown hook (its atexit handler unregistered).
 
 Module-level, shared by every instrumentation in the process:
 - failsafe.py ``_reported``: which internal errors were logged (each is logged once per process);
 - fields.py ``_models``, sdk_results.py ``_async_parse``: facts about SDK classes, never stale;
+- routes.py ``_RECENT``: the routes of recent request paths, at most 512, a pure function's answers;
 - streams.py ``dropped_observers``, ``_watchers``: streams collected inside a garbage collection, open
   streams per run; both empty once every stream the app opened has stopped;
   ``_Collection``: a ``gc.callbacks`` entry, added at the first observed stream and kept;
