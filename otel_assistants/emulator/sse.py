@@ -47,6 +47,9 @@ class StreamWriter:
         self._stopping = stopping or threading.Event()
         self._open = True
         self._sent = 0
+        # A clean cut ends the body only once the rest of the run was consumed, so that a client's
+        # next request, however soon, finds the run where the stream left it to go on.
+        self._end_after_consuming = False
         self.close_connection = cut_after is not None
 
     def run(self, items: Iterable[Event | Pause | Raw | Signal]) -> None:
@@ -66,6 +69,7 @@ class StreamWriter:
             if isinstance(item, Pause):
                 if not self._open:
                     if item.hold:
+                        self._end_cut_body()
                         return
                     continue
                 if self._stopping.is_set():
@@ -82,6 +86,12 @@ class StreamWriter:
             self._send(DONE)
         if self._open:
             self._put(LAST_CHUNK)
+        self._end_cut_body()
+
+    def _end_cut_body(self) -> None:
+        if self._end_after_consuming:
+            self._end_after_consuming = False
+            self._put(LAST_CHUNK)
 
     def _send(self, frame: bytes) -> bool:
         if not self._open:
@@ -90,7 +100,7 @@ class StreamWriter:
             self._open = False
             if self._cut_mode == "close":
                 # A clean end of the body: the SDK sees the stream finish without a terminal event.
-                self._put(LAST_CHUNK)
+                self._end_after_consuming = True
             return False
         if self._put(chunk(frame)):
             self._sent += 1
