@@ -24,7 +24,7 @@ from openai import AssistantEventHandler
 from otel_assistants.attributes import FILE_SEARCH_CONTENT
 from otel_assistants.emulator import Emulator, ScenarioError, parse_scenario
 
-from .support.flows import TERMINAL
+from .support.flows import TERMINAL, vector_stores
 
 REPO = Path(__file__).resolve().parents[1]
 WEATHER_TOOL = {
@@ -70,10 +70,6 @@ def thread(client: openai.OpenAI) -> Any:
 def scenario(text: str) -> dict[str, str]:
     return {"scenario": text}
 
-
-def vector_stores(client: openai.OpenAI) -> Any:
-    # Vector stores left `client.beta` in later SDK releases.
-    return client.vector_stores if hasattr(client, "vector_stores") else client.beta.vector_stores
 
 
 def retrieve_until(client: openai.OpenAI, run: Any, statuses: set[str] = TERMINAL) -> Any:

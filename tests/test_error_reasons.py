@@ -17,17 +17,13 @@ from otel_assistants.emulator.faults import Exchange, Reply
 from otel_assistants.error_reasons import NAMED, error_reason
 from otel_assistants.telemetry import CappedValues
 
-from .support.flows import create_stream_true
+from .support.flows import create_stream_true, vector_stores
 from .support.telemetry import Otel
 
 ASSISTANT = {"model": "gpt-4o", "name": "errors"}
 REASON = "openai.assistants.error.reason"
 HOST = "127.0.0.1"
 
-
-def vector_stores(client: Any) -> Any:
-    """Where the SDK keeps vector stores: under beta in early 1.x releases, top level later."""
-    return client.vector_stores if hasattr(client, "vector_stores") else client.beta.vector_stores
 
 
 def failed_span(otel: Otel, name: str, error_type: str, status: int | None, reason: str | None) -> Any:

@@ -24,7 +24,7 @@ from otel_assistants.operations import (
 )
 from otel_assistants.tracker import RunTracker
 
-from .support.flows import ASYNC_FLOWS, SYNC_FLOWS, create_and_poll
+from .support.flows import ASYNC_FLOWS, SYNC_FLOWS, create_and_poll, vector_stores
 from .support.telemetry import Otel
 
 VOLATILE = {"id", "thread_id", "created_at", "started_at", "completed_at", "expires_at", "failed_at",
@@ -166,9 +166,6 @@ def test_internal_error_is_logged_once(make_otel: Callable[..., Otel], client: A
 
 
 # ---- vector store ingestion ----------------------------------------------------------------------
-
-def vector_stores(client: Any) -> Any:
-    return client.vector_stores if hasattr(client, "vector_stores") else client.beta.vector_stores
 
 
 def ingest_all_surfaces(client: Any) -> list[Any]:

@@ -17,6 +17,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from otel_assistants.emulator.ingestion import failing_filename, ingest_metadata
 
+from .support.flows import vector_stores
 from .support.processes import clean_environment
 from .support.telemetry import Otel
 
@@ -24,10 +25,6 @@ JOB_SPANS = ("ingest_file", "ingest_file_batch")
 POLL_OPERATIONS = ("retrieve_vector_store_file", "retrieve_vector_store_file_batch",
                    "create_vector_store_file", "create_vector_store_file_batch")
 
-
-def vector_stores(client: Any) -> Any:
-    """Where the SDK keeps vector stores: under beta before openai 1.66, top level after."""
-    return client.vector_stores if hasattr(client, "vector_stores") else client.beta.vector_stores
 
 
 def upload(client: Any, name: str = "notes.txt", content: bytes = b"the weather in Paris is mild") -> Any:

@@ -10,14 +10,11 @@ import pytest
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.trace import SpanKind, StatusCode
 
+from .support.flows import vector_stores
 from .support.telemetry import Otel
 
 API_VERSION = "2024-05-01-preview"
 
-
-def vector_stores(client: Any) -> Any:
-    """Where the SDK keeps vector stores: under beta in early 1.x releases, top level later."""
-    return client.vector_stores if hasattr(client, "vector_stores") else client.beta.vector_stores
 
 
 def test_operation_spans_carry_their_ids(otel: Otel, client: Any) -> None:

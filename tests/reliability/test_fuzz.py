@@ -25,7 +25,7 @@ from otel_assistants.emulator.ingestion import failing_filename
 from otel_assistants.interceptor import Interceptor
 from otel_assistants.tracker import RunTracker
 
-from ..support.flows import QUESTION, TERMINAL, WEATHER, outputs_for
+from ..support.flows import QUESTION, TERMINAL, WEATHER, outputs_for, vector_stores
 from .mutations import Plan, plans
 from .support import LogTrap, Outcome, Watched, outcome_of, run_spans, uninstrumented
 
@@ -474,10 +474,6 @@ def test_fuzz_streams(bench: Bench) -> None:
 
 
 # ---- vector store ingestion --------------------------------------------------------------------
-
-def vector_stores(client: Any) -> Any:
-    """Under beta before openai 1.66, top level after."""
-    return client.vector_stores if hasattr(client, "vector_stores") else client.beta.vector_stores
 
 
 def ingest_file_loop(bench: Bench, name: str) -> Any:

@@ -21,6 +21,7 @@ from otel_assistants import own_requests
 from otel_assistants.emulator import DROP, Emulator, Exchange, Reply
 from otel_assistants.emulator.ingestion import MAX_POLLS, ingest_metadata
 
+from ..support.flows import vector_stores
 from .support import LogTrap, Watched, run_spans
 
 API_KEY = "sk-own-requests"
@@ -334,9 +335,6 @@ def test_async_runs_are_looked_up_after_the_apps_loop_closed(make_watched: Calla
 
 
 # ---- ingestion jobs' look-ups -----------------------------------------------------------------------
-
-def vector_stores(client: Any) -> Any:
-    return client.vector_stores if hasattr(client, "vector_stores") else client.beta.vector_stores
 
 
 def files_left_indexing(client: openai.OpenAI, count: int) -> tuple[Any, set[str]]:

@@ -18,7 +18,7 @@ from opentelemetry.version import __version__ as api_version
 from otel_assistants.content_sink import events_supported
 from otel_assistants.emulator import Emulator, Exchange, Reply
 
-from ..support.flows import TERMINAL
+from ..support.flows import TERMINAL, vector_stores
 from .support import Watched
 
 API_VERSION = "2024-05-01-preview"
@@ -107,9 +107,6 @@ def everything_exported(otel: Watched) -> str:
                     texts += [f"{key}={value}" for key, value in (point.attributes or {}).items()]
     return "\n".join(texts)
 
-
-def vector_stores(client: Any) -> Any:
-    return client.vector_stores if hasattr(client, "vector_stores") else client.beta.vector_stores
 
 
 def drive_everything(client: Any, tail: str = "", settle: Any = lambda: None) -> None:

@@ -359,3 +359,7 @@ async def async_submit_streaming_response(client: Any, run: Any) -> Any:
 ASYNC_STREAM_SUBMITTERS = [async_submit_stream, async_submit_stream_true, async_submit_raw_response_stream,
                            async_submit_streaming_response]
 
+
+def vector_stores(client: Any) -> Any:
+    """Where the SDK keeps vector stores: under beta before openai 1.66, top level after."""
+    return client.vector_stores if hasattr(client, "vector_stores") else client.beta.vector_stores
